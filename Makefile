@@ -1,0 +1,58 @@
+# One command to get going (`make lab`), one to test (`make test`). See README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Test runs are headless (failed checks raise) and use a workspace of their own, never the learner's.
+TEST_ENV := LABKIT_HEADLESS=1 LABKIT_WORKSPACE=$(CURDIR)/.test-workspace
+
+.PHONY: help setup lab doctor test test-unit test-labs site serve offline-images bench clean-labs
+
+help:
+	@echo "make lab             set everything up and open the labs in JupyterLab"
+	@echo "make test            unit tests, every lab (solved, unsolved, twice), cleanup, site build"
+	@echo "make offline-images  build the course's images locally (no registry needed; root: debootstrap)"
+	@echo "make doctor          is this machine ready?     make bench   print timings"
+	@echo "make site / serve    build / preview the course website"
+	@echo "make clean-labs      remove everything the labs created (labelled resources only)"
+
+$(BIN)/labkit: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[lab,dev]'
+	@touch $@
+
+setup: $(BIN)/labkit
+	$(BIN)/labkit wheels
+	$(BIN)/labkit learner
+
+doctor: $(BIN)/labkit
+	$(BIN)/labkit doctor
+
+lab: setup
+	-$(BIN)/labkit doctor
+	$(BIN)/jupyter lab --notebook-dir=workspace
+
+offline-images: $(BIN)/labkit
+	$(BIN)/labkit images build
+
+test-unit: $(BIN)/labkit
+	$(BIN)/pytest tests/unit
+
+test-labs: setup
+	$(TEST_ENV) $(BIN)/pytest --nbval-lax -p no:cacheprovider labs/
+	$(TEST_ENV) $(BIN)/pytest tests/labs
+	$(BIN)/labkit leftovers
+
+site: $(BIN)/labkit
+	$(BIN)/mkdocs build --strict
+
+serve: $(BIN)/labkit
+	$(BIN)/mkdocs serve
+
+test: test-unit test-labs site
+
+bench: setup
+	$(TEST_ENV) $(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+clean-labs: $(BIN)/labkit
+	$(BIN)/labkit clean --all

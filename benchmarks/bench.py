@@ -1,0 +1,70 @@
+"""Print timings: offline image builds (cold and warm), each lab's run time, check latencies.
+
+Numbers are printed, never asserted: machines differ. Run with `make bench`.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+os.environ.setdefault("LABKIT_HEADLESS", "1")
+
+from helpers import execute, source_notebook, tags  # noqa: E402
+from labkit import catalogue, cleanup, labs, offline  # noqa: E402
+from labkit.lab import Lab  # noqa: E402
+
+
+def offline_images(cold: bool) -> None:
+    if cold:
+        ours = [img.ref for img in catalogue.CATALOGUE if offline.is_offline_build(img.ref)]
+        if len(ours) != len(catalogue.CATALOGUE):
+            print("offline images: cold build skipped (official images present; not replacing them)")
+            cold = False
+        else:
+            (offline.CACHE / "debian-bookworm-minbase.tar").unlink(missing_ok=True)
+    for label, force in (("cold", True), ("warm", False)) if cold else (("warm", False),):
+        t0 = time.monotonic()
+        results = offline.build_all(force=force)
+        print(f"offline images {label}: {time.monotonic() - t0:6.1f} s  "
+              + ", ".join(f"{ref} {what} {secs:.1f}s" for ref, what, secs in results))
+
+
+def lab_timings(lab: labs.LabInfo, tmp: Path) -> None:
+    nb = source_notebook(lab)
+    nb.cells = [c for c in nb.cells if "cleanup" not in tags(c)]
+    cleanup.remove(lab.id)
+    t0 = time.monotonic()
+    execute(nb, tmp)
+    run = time.monotonic() - t0
+    ctx = Lab(lab)
+    latencies = {}
+    for name in ctx._checks.names():
+        samples = []
+        for _ in range(3):
+            t = time.monotonic()
+            result = ctx._checks.run(name, ctx)
+            samples.append(time.monotonic() - t)
+            assert result.ok, f"{lab.id}/{name}: {result.message}"
+        latencies[name] = statistics.median(samples)
+    slowest = max(latencies, key=latencies.get)
+    t0 = time.monotonic()
+    cleanup.remove(lab.id)
+    print(f"lab {lab.id}: run {run:6.1f} s | checks median {statistics.median(latencies.values()) * 1000:5.0f} ms, "
+          f"slowest {slowest} {latencies[slowest] * 1000:5.0f} ms | cleanup {time.monotonic() - t0:4.1f} s")
+
+
+def main() -> None:
+    import tempfile
+
+    offline_images(cold="--cold" in sys.argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        for lab in labs.LABS.values():
+            lab_timings(lab, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""`labkit`: the command line for learners and instructors.
+
+argparse (standard library) rather than click/typer: a handful of subcommands does not
+justify another dependency in every learner's environment.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from labkit import cleanup, config, labs, notebooks
+from labkit.errors import LabError
+
+
+def cmd_doctor(args) -> int:
+    from labkit import preflight
+
+    worst = 0
+    for f in preflight.run():
+        mark = "✔" if f.ok else ("✘" if f.required else "!")
+        print(f"{mark} {f.name:34} {f.detail}")
+        if f.fix and (not f.ok or "first use" in f.detail):
+            print(f"  {'':34} fix: {f.fix}")
+        if not f.ok and f.required:
+            worst = 1
+    print("Ready for the labs." if worst == 0 else "Not ready yet: fix the ✘ lines above.")
+    return worst
+
+
+def cmd_check(args) -> int:
+    os.environ["LABKIT_HEADLESS"] = "1"
+    from labkit.lab import Lab
+
+    lab = Lab(labs.get(args.lab))
+    results = lab.check_all(raise_on_fail=False)
+    failed = sum(not r.ok for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_clean(args) -> int:
+    targets = [None] if args.all else [labs.get(args.lab).id]
+    for lab_id in targets:
+        print(f"{'course' if lab_id is None else 'lab ' + lab_id}: {cleanup.remove(lab_id)}")
+    return 0
+
+
+def cmd_leftovers(args) -> int:
+    left = {k: v for k, v in cleanup.leftovers(None if args.lab is None else labs.get(args.lab).id).items() if v}
+    for kind, names in left.items():
+        print(f"{kind}: {', '.join(names)}")
+    if not left:
+        print("nothing labelled by the course is left")
+    return 1 if left else 0
+
+
+def cmd_reset(args) -> int:
+    lab = labs.get(args.lab)
+    print(f"lab {lab.id}: {cleanup.remove(lab.id)}")
+    workdir = config.workspace_root() / lab.slug
+    if workdir.exists():
+        shutil.rmtree(workdir)
+        print(f"removed {workdir}")
+    path, what = notebooks.write_learner(lab, overwrite=True)
+    print(f"fresh learner notebook: {path} (your previous copy is in {path.parent / '.backups'})")
+    return 0
+
+
+def cmd_learner(args) -> int:
+    for lab in labs.LABS.values():
+        path, what = notebooks.write_learner(lab, overwrite=args.force)
+        print(f"{what:8} {path}")
+    return 0
+
+
+def cmd_images(args) -> int:
+    from labkit import catalogue, offline
+
+    if args.action == "build":
+        offline.build_all(force=args.force)
+        return 0
+    for img in catalogue.CATALOGUE:
+        state = ("offline build" if offline.is_offline_build(img.ref)
+                 else "official" if offline.present(img.ref) else "absent")
+        print(f"{img.ref:32} {state:14} labs {','.join(img.labs):10} {img.purpose}")
+    return 0
+
+
+def cmd_wheels(args) -> int:
+    from labkit import wheels
+
+    for app in sorted(p for p in config.APPS.iterdir() if (p / "requirements.txt").exists()):
+        print(f"{app.name}: {wheels.ensure(app)}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="labkit", description="Containers & Orchestration labs toolkit")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check this machine is ready for the labs").set_defaults(func=cmd_doctor)
+    s = sub.add_parser("check", help="run a lab's checks against the current state")
+    s.add_argument("lab")
+    s.set_defaults(func=cmd_check)
+    s = sub.add_parser("clean", help="remove what a lab created (labelled resources only)")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("lab", nargs="?")
+    g.add_argument("--all", action="store_true", help="every lab of the course")
+    s.set_defaults(func=cmd_clean)
+    s = sub.add_parser("leftovers", help="list labelled resources still present (exit 1 if any)")
+    s.add_argument("lab", nargs="?")
+    s.set_defaults(func=cmd_leftovers)
+    s = sub.add_parser("reset", help="clean a lab and give it a fresh learner notebook (old one backed up)")
+    s.add_argument("lab")
+    s.set_defaults(func=cmd_reset)
+    s = sub.add_parser("learner", help="generate learner notebooks into the workspace")
+    s.add_argument("--force", action="store_true", help="regenerate existing copies (backed up first)")
+    s.set_defaults(func=cmd_learner)
+    s = sub.add_parser("images", help="list the image catalogue, or build its offline equivalents")
+    s.add_argument("action", nargs="?", choices=["list", "build"], default="list")
+    s.add_argument("--force", action="store_true", help="rebuild offline images that exist")
+    s.set_defaults(func=cmd_images)
+    sub.add_parser("wheels", help="download the sample apps' wheelhouses").set_defaults(func=cmd_wheels)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabError as err:
+        print(f"✘ {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Access to the Docker daemon: one client, friendly errors, small read helpers."""
+from __future__ import annotations
+
+import functools
+
+from labkit import platform_hints
+from labkit.errors import DaemonUnavailable, ResourceMissing
+
+
+@functools.lru_cache(maxsize=1)
+def _client():
+    import docker
+
+    return docker.from_env(timeout=120)
+
+
+def client():
+    """A connected docker client, or DaemonUnavailable with a fix for this platform."""
+    import docker.errors
+
+    try:
+        c = _client()
+        c.ping()
+        return c
+    except (docker.errors.DockerException, OSError) as exc:
+        _client.cache_clear()
+        raise DaemonUnavailable(
+            "The Docker daemon is not reachable" + (f" ({_short(exc)})." if _short(exc) else "."),
+            platform_hints.start_docker() + ", then rerun this cell.",
+        ) from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "No such file or directory", "Permission denied", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return ""
+
+
+def container(name: str, hint: str = ""):
+    """The container called `name`, or ResourceMissing telling how to create it."""
+    import docker.errors
+
+    try:
+        return client().containers.get(name)
+    except docker.errors.NotFound:
+        raise ResourceMissing(
+            f"There is no container named {name}.",
+            hint or "run the exercise cell that creates it (check the name for typos).",
+        ) from None
+
+
+def image(ref: str, hint: str = ""):
+    import docker.errors
+
+    try:
+        return client().images.get(ref)
+    except docker.errors.ImageNotFound:
+        raise ResourceMissing(f"There is no image {ref} on this machine.", hint or "build or pull it first.") from None
+
+
+def exec_text(ctr, cmd: list[str] | str, user: str | None = None) -> tuple[int, str]:
+    """Run a command in a running container; (exit code, combined output as text)."""
+    kwargs = {"user": user} if user else {}
+    code, out = ctr.exec_run(cmd, demux=False, **kwargs)
+    return code, (out or b"").decode(errors="replace").strip()
+
+
+def health(ctr) -> str | None:
+    ctr.reload()
+    return (ctr.attrs["State"].get("Health") or {}).get("Status")
+
+
+def wait_healthy(ctr, timeout: float = 90) -> str:
+    """Wait for a container with a HEALTHCHECK to report healthy, showing progress."""
+    from labkit.progress import wait_until
+
+    def state():
+        ctr.reload()
+        s = ctr.attrs["State"]
+        if s["Status"] != "running":
+            return "exited", s["Status"]
+        h = health(ctr)
+        return h == "healthy", h or "no healthcheck"
+
+    return wait_until(state, f"{ctr.name} healthy", timeout=timeout)
+
+
+def server_info() -> dict:
+    return client().info()
+

@@ -1,0 +1,92 @@
+"""Expected problems, each said in one sentence with a fix, never as a traceback.
+
+`LabError` is the base: its message is what the learner reads. In a notebook the
+handler installed by `install_handler` prints just that message; headless runs
+(tests, CI, the CLI) see a normal exception carrying the same text.
+"""
+from __future__ import annotations
+
+import re
+
+from labkit.render import ipython, show_error
+
+
+class LabError(Exception):
+    """An expected problem the learner can fix. str(e) is the whole message."""
+
+    def __init__(self, problem: str, fix: str = ""):
+        self.problem, self.fix = problem, fix
+        super().__init__(f"{problem} Fix: {fix}" if fix else problem)
+
+
+class DaemonUnavailable(LabError):
+    pass
+
+
+class ResourceMissing(LabError):
+    pass
+
+
+class CommandFailed(LabError):
+    pass
+
+
+# Docker CLI / API error text -> (one-sentence problem, fix). Order matters: first match wins.
+_DOCKER_ERRORS: list[tuple[str, str, str]] = [
+    (r"Cannot connect to the Docker daemon|docker\.sock.*(connection refused|no such file)|Error while fetching server API version",
+     "The Docker daemon is not reachable.",
+     "start Docker (Docker Desktop on macOS/Windows, `sudo systemctl start docker` on Linux), then rerun this cell."),
+    (r"permission denied.*docker\.sock",
+     "You are not allowed to talk to the Docker daemon.",
+     "add yourself to the docker group (`sudo usermod -aG docker $USER`), log out and in, then rerun."),
+    (r"No such image: ([^\s]+)",
+     "There is no image {0} on this machine.",
+     "build it (or pull it) first, and check the name and tag for typos."),
+    (r"pull access denied for ([^\s,]+)|manifest for ([^\s]+) not found|repository ([^\s]+) not found",
+     "The image {0} does not exist locally and could not be pulled.",
+     "check the spelling and tag of the image name; offline (no registry) run `make offline-images` first."),
+    (r"(?:dial tcp|lookup) .*(?:no such host|i/o timeout|connection refused)|net/http: request canceled",
+     "The registry could not be reached to pull an image.",
+     "check your network, or work offline with `make offline-images` (see the set-up guide)."),
+    (r'container name "/?([^"]+)" is already in use',
+     "A container named {0} already exists.",
+     "remove it first (`docker rm -f {0}`) or rerun the lab's cleanup cell."),
+    (r"port is already allocated|address already in use|Bind for [^ ]+:(\d+) failed",
+     "The host port is already used by another container or program.",
+     "stop whatever uses it (`docker ps` shows containers and their ports) or publish a different host port."),
+    (r"No such container: ([^\s]+)",
+     "There is no container named {0}.",
+     "run the exercise cell that starts it first (check the name for typos)."),
+    (r"unknown instruction: (\S+)",
+     "The Dockerfile has an instruction Docker does not know ({0}).",
+     "check its spelling: FROM, RUN, COPY, WORKDIR, ENV, ARG, USER, EXPOSE, HEALTHCHECK, CMD ..."),
+    (r"dockerfile parse error (line \d+)",
+     "The Dockerfile cannot be parsed ({0}).",
+     "look at that line: a missing backslash at the end of a continued line is the usual cause."),
+    (r"the Dockerfile \(.*\) cannot be empty|file with no instructions|Cannot locate specified Dockerfile|failed to read dockerfile",
+     "There is no Dockerfile to build (it is missing or empty).",
+     "write the Dockerfile in the exercise cell above and run that cell, then build again."),
+]
+
+
+def explain_docker_error(text: str) -> LabError | None:
+    """Turn raw docker output into a LabError, or None when it is nothing we recognise."""
+    for pattern, problem, fix in _DOCKER_ERRORS:
+        m = re.search(pattern, text, re.IGNORECASE)
+        if m:
+            groups = [g for g in m.groups() if g] or ["(unknown)"]
+            return LabError(problem.format(*groups), fix.format(*groups))
+    return None
+
+
+def install_handler() -> None:
+    """In IPython, show LabError as its message alone instead of a traceback."""
+    ip = ipython()
+    if ip is None:
+        return
+
+    def _show(shell, etype, value, tb, tb_offset=None):
+        show_error(value)
+        return ["LabError: " + str(value)]
+
+    ip.set_custom_exc((LabError,), _show)

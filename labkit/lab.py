@@ -1,0 +1,71 @@
+"""The object a notebook works with: `lab = labkit.start("02")`."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from labkit import checks, cleanup, config, daemon, errors, labs, ownership, render, shell, wheels
+
+
+class Lab:
+    def __init__(self, info: labs.LabInfo):
+        self.info = info
+        self.id = info.id
+        self.labels = ownership.labels(info.id)
+        self.workdir = config.workspace_root() / info.slug
+        self._checks: checks.Checks = info.module().checks
+
+    # --- environment -------------------------------------------------------------------------
+    @property
+    def docker(self):
+        return daemon.client()
+
+    def shell_env(self) -> dict[str, str]:
+        return {"LAB": self.id, "LAB_LABELS": ownership.label_flags(self.id), "LAB_DIR": str(self.workdir)}
+
+    def prepare_workdir(self) -> None:
+        """Fresh copies of the sample apps the lab builds, refreshed on every start (learner files kept)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for app in self.info.apps:
+            src = config.APPS / app
+            dst = self.workdir / app
+            wheels.ensure(src)
+            shutil.copytree(src, dst, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile"))
+
+    # --- checks ------------------------------------------------------------------------------
+    def check(self, name: str) -> checks.Result:
+        return checks.report(self._checks.run(name, self))
+
+    def check_all(self, raise_on_fail: bool = False) -> list[checks.Result]:
+        return [checks.report(self._checks.run(n, self), raise_on_fail) for n in self._checks.names()]
+
+    # --- cleanup -----------------------------------------------------------------------------
+    def cleanup(self) -> cleanup.Removed:
+        removed = cleanup.remove(self.id)
+        render.show_card(f"Lab {self.id} cleaned up", str(removed), ok=True)
+        return removed
+
+
+def start(lab_id: str) -> Lab:
+    """Preflight, working folder, %%shell magic. Call once at the top of a lab."""
+    if not config.headless():
+        errors.install_handler()
+    lab = Lab(labs.get(lab_id))
+    info = daemon.server_info()  # raises DaemonUnavailable with a fix when Docker is not running
+    lab.prepare_workdir()
+    os.chdir(lab.workdir)
+    os.environ.update(lab.shell_env())  # for `!docker ...` lines too
+    shell.register_magic(lab.shell_env())
+    render.show_card(
+        f"Lab {lab.id}: {lab.info.title}",
+        f"Docker {info.get('ServerVersion', '?')} on {info.get('OperatingSystem', '?')} "
+        f"(kernel {info.get('KernelVersion', '?')}, cgroup v{info.get('CgroupVersion', '?')}); "
+        f"working in {lab.workdir}",
+    )
+    return lab
+
+
+def workdir_of(lab_id: str) -> Path:
+    return config.workspace_root() / labs.get(lab_id).slug

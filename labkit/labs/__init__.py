@@ -1,0 +1,39 @@
+"""The labs: number -> notebook, title and the module holding its checks."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from labkit.errors import LabError
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    id: str
+    slug: str
+    title: str
+    apps: tuple[str, ...] = ()  # sample apps copied into the lab's working folder
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.slug}.ipynb"
+
+    def module(self):
+        return importlib.import_module(f"labkit.labs.lab{self.id}")
+
+
+LABS = {
+    lab.id: lab
+    for lab in (
+        LabInfo("01", "01-introduction-to-containers", "Introduction to containers"),
+        LabInfo("02", "02-docker-fundamentals", "Docker fundamentals", apps=("api",)),
+    )
+}
+
+
+def get(lab_id: str) -> LabInfo:
+    key = lab_id.zfill(2) if lab_id.isdigit() else lab_id
+    for lab in LABS.values():
+        if key in (lab.id, lab.slug):
+            return lab
+    raise LabError(f"There is no lab {lab_id!r}.", f"use one of: {', '.join(LABS)}.")

@@ -1,0 +1,43 @@
+"""`labkit doctor`: is this machine ready for the labs? Each finding says how to fix it."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from labkit import catalogue, daemon, offline, platform_hints
+from labkit.errors import LabError
+
+
+@dataclass
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def docker_findings() -> list[Finding]:
+    found = []
+    cli = shutil.which("docker")
+    found.append(Finding("docker CLI", cli is not None, cli or "not on PATH", platform_hints.install_tool("docker")))
+    try:
+        info = daemon.server_info()
+    except LabError as err:
+        found.append(Finding("Docker daemon", False, err.problem, err.fix))
+        return found
+    found.append(Finding("Docker daemon", True, f"{info.get('ServerVersion')} ({info.get('OperatingSystem')}, "
+                                                  f"cgroup v{info.get('CgroupVersion')}, {info.get('MemTotal', 0) // 2**20} MiB)"))
+    for img in catalogue.CATALOGUE:
+        if offline.is_offline_build(img.ref):
+            found.append(Finding(f"image {img.ref}", True, "offline equivalent, built locally", required=False))
+        elif offline.present(img.ref):
+            found.append(Finding(f"image {img.ref}", True, "official image, present", required=False))
+        else:
+            found.append(Finding(f"image {img.ref}", True, "not present yet: pulled on first use",
+                                 "offline or rate-limited? run `make offline-images` first", required=False))
+    return found
+
+
+def run() -> list[Finding]:
+    return docker_findings()

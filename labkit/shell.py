@@ -1,0 +1,51 @@
+"""The %%shell cell magic: run a bash script as a learner would in a terminal.
+
+Why not IPython's %%bash: we want strict mode (stop at the first failing command),
+the lab's labels in $LAB_LABELS, output streamed live, and a failed docker command
+explained in one sentence instead of a CalledProcessError traceback.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import deque
+
+from labkit.errors import CommandFailed, explain_docker_error
+from labkit.render import ipython
+
+
+def run(script: str, env: dict[str, str] | None = None, cwd: str | None = None) -> str:
+    """Run `script` under `bash -euo pipefail`, echoing its output; return the output."""
+    proc = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+        env={**os.environ, **(env or {})}, cwd=cwd, bufsize=1,
+    )
+    tail: deque[str] = deque(maxlen=40)
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        tail.append(line)
+        lines.append(line)
+    code = proc.wait()
+    if code != 0:
+        text = "".join(tail)
+        known = explain_docker_error(text)
+        if known is not None:
+            raise CommandFailed(known.problem, known.fix)
+        last = next((l.strip() for l in reversed(tail) if l.strip()), "no output")
+        raise CommandFailed(f"A command in this cell failed (exit code {code}): {last}",
+                            "read the output above, fix the command and rerun the cell.")
+    return "".join(lines)
+
+
+def register_magic(env: dict[str, str]) -> None:
+    ip = ipython()
+    if ip is None:
+        return
+
+    def shell(line: str, cell: str) -> None:
+        run(cell, env=env)
+
+    ip.register_magic_function(shell, magic_kind="cell", magic_name="shell")

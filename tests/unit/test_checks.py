@@ -1,0 +1,55 @@
+import pytest
+
+from labkit import checks
+from labkit.errors import ResourceMissing
+
+
+def make():
+    c = checks.Checks()
+
+    @c("ok", "A passing check")
+    def ok(ctx):
+        return "fine"
+
+    @c("bad", "A failing check")
+    def bad(ctx):
+        checks.require(ctx["value"] == 1, f"value is {ctx['value']}", "set it to 1")
+        return "value is 1"
+
+    @c("env", "An environment problem")
+    def env(ctx):
+        raise ResourceMissing("There is no container named x.", "run the cell that creates it.")
+
+    return c
+
+
+def test_results_carry_message_and_hint():
+    c = make()
+    assert c.run("ok", {}).ok
+    r = c.run("bad", {"value": 2})
+    assert (r.ok, r.message, r.hint) == (False, "value is 2", "set it to 1")
+    assert c.run("bad", {"value": 1}).ok
+    r = c.run("env", {})
+    assert not r.ok and r.hint == "run the cell that creates it."
+
+
+def test_headless_report_raises_with_hint_and_interactive_does_not(capsys):
+    r = make().run("bad", {"value": 2})
+    with pytest.raises(checks.CheckFailed, match="How to fix: set it to 1"):
+        checks.report(r, raise_on_fail=True)
+    assert checks.report(r, raise_on_fail=False) is r
+    assert "NOT YET" in capsys.readouterr().out
+
+
+def test_card_html_escapes_and_shows_hint():
+    r = make().run("bad", {"value": "<b>"})
+    html = r._repr_html_()
+    assert "&lt;b&gt;" in html and "How to fix" in html
+
+
+def test_unknown_and_duplicate_checks_are_errors():
+    c = make()
+    with pytest.raises(Exception, match="no check called"):
+        c.get("nope")
+    with pytest.raises(ValueError):
+        c("ok", "again")(lambda ctx: "")

@@ -1,0 +1,27 @@
+import pytest
+
+from labkit.errors import explain_docker_error
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+     "The Docker daemon is not reachable."),
+    ("Unable to find image 'pyton:3.11' locally\ndocker: Error response from daemon: pull access denied for pyton, "
+     "repository does not exist or may require 'docker login'", "The image pyton does not exist"),
+    ('docker: Error response from daemon: Conflict. The container name "/lab02-api" is already in use by container',
+     "A container named lab02-api already exists."),
+    ("Error response from daemon: No such image: course/api:1.0.0", "There is no image course/api:1.0.0"),
+    ("Bind for 0.0.0.0:3000 failed: port is already allocated", "The host port is already used"),
+    ("Error response from daemon: No such container: lab02-apii", "There is no container named lab02-apii."),
+    ("Error response from daemon: dockerfile parse error line 3: unknown instruction: RUNN", "(RUNN)"),
+    ("Error response from daemon: the Dockerfile (Dockerfile) cannot be empty", "There is no Dockerfile"),
+    ("Error response from daemon: file with no instructions", "There is no Dockerfile"),
+])
+def test_known_docker_errors_become_one_sentence_with_a_fix(raw, expected):
+    err = explain_docker_error(raw)
+    assert err is not None and expected in err.problem
+    assert err.fix
+
+
+def test_unknown_text_is_not_explained():
+    assert explain_docker_error("everything is fine") is None

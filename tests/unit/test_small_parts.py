@@ -1,0 +1,35 @@
+from pathlib import Path
+from types import SimpleNamespace
+
+from labkit import cleanup, labs, ownership
+from labkit.labs.lab02 import dockerfile_instructions
+from labkit.wheels import pinned
+
+
+def test_pins_drop_markers_and_comments(tmp_path: Path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("# comment\nredis==8.1.0\nasync-timeout==5.0.1 ; python_full_version < '3.11.3'\n\n")
+    assert pinned(req) == ["redis==8.1.0", "async-timeout==5.0.1"]
+
+
+def test_only_course_named_or_untagged_images_are_owned():
+    assert cleanup.owned_image(SimpleNamespace(tags=["course/api:1.0.0", "localhost:5001/course/api:1.0.0"]))
+    assert cleanup.owned_image(SimpleNamespace(tags=[]))
+    # A learner's image built FROM a lab image inherits its labels but is not ours.
+    assert not cleanup.owned_image(SimpleNamespace(tags=["myapp:latest"]))
+    assert not cleanup.owned_image(SimpleNamespace(tags=["course/api:1.0.0", "myapp:latest"]))
+
+
+def test_labels_filters_and_flags_agree():
+    lbl = ownership.labels("02")
+    assert ownership.label_filter("02") == [f"{k}={v}" for k, v in lbl.items()]
+    assert ownership.label_flags("02") == " ".join(f"--label {k}={v}" for k, v in lbl.items())
+
+
+def test_lab_lookup_accepts_number_and_slug():
+    assert labs.get("2").slug == labs.get("02-docker-fundamentals").slug == "02-docker-fundamentals"
+
+
+def test_dockerfile_parser_joins_continuations():
+    ins = dockerfile_instructions("FROM a AS b\n# c\nRUN x \\\n  && y\nuser app\n")
+    assert ins == [("FROM", "a AS b"), ("RUN", "x    && y"), ("USER", "app")]
