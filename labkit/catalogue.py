@@ -23,10 +23,11 @@ class Image:
 
 
 DEBIAN = Image("debian:bookworm-slim", "minimal Debian userland; the base of every offline build", "rootfs", ("01",))
-PYTHON = Image("python:3.11-slim-bookworm", "base image of the sample API (Python 3.11, as in Debian bookworm)", "python", ("01", "02"))
+PYTHON = Image("python:3.11-slim-bookworm", "base image of the sample API (Python 3.11, as in Debian bookworm)", "python", ("01", "02", "03"))
+PYTHON_FULL = Image("python:3.11-bookworm", "the full Python image with compilers: lab 03's bad example", "python-full", ("03",))
 REGISTRY = Image("registry:2", "a local image registry (CNCF Distribution)", "registry", ("02",))
 
-CATALOGUE: tuple[Image, ...] = (DEBIAN, PYTHON, REGISTRY)
+CATALOGUE: tuple[Image, ...] = (DEBIAN, PYTHON, PYTHON_FULL, REGISTRY)
 
 
 def by_ref(ref: str) -> Image:

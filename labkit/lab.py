@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from labkit import checks, cleanup, config, daemon, errors, labs, ownership, render, shell, wheels
@@ -22,7 +23,10 @@ class Lab:
         return daemon.client()
 
     def shell_env(self) -> dict[str, str]:
-        return {"LAB": self.id, "LAB_LABELS": ownership.label_flags(self.id), "LAB_DIR": str(self.workdir)}
+        # The environment's bin first, so tools installed with the toolkit (hadolint, kind...) are found
+        # even when JupyterLab was started without activating the virtualenv.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {"LAB": self.id, "LAB_LABELS": ownership.label_flags(self.id), "LAB_DIR": str(self.workdir), "PATH": path}
 
     def prepare_workdir(self) -> None:
         """Fresh copies of the sample apps the lab builds, refreshed on every start (learner files kept)."""
@@ -32,7 +36,7 @@ class Lab:
             dst = self.workdir / app
             wheels.ensure(src)
             shutil.copytree(src, dst, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile"))
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *self.info.learner_writes))
 
     # --- checks ------------------------------------------------------------------------------
     def check(self, name: str) -> checks.Result:

@@ -17,3 +17,25 @@ def stacked_bars(labels: list[str], series: dict[str, list[float]], ylabel: str 
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def layer_bars(images: dict[str, list[tuple[str, float]]], title: str = "What each image is made of"):
+    """One horizontal bar per image, split into its layers (MB); the biggest layers are named."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.8 * len(images)))
+    for y, (name, layers) in enumerate(images.items()):
+        left = 0.0
+        for label, mb in layers:
+            if mb <= 0:
+                continue
+            ax.barh(y, mb, left=left, edgecolor="white")
+            if mb > 0.08 * max(sum(m for _, m in ls) for ls in images.values()):
+                ax.text(left + mb / 2, y, label[:22], ha="center", va="center", fontsize=7)
+            left += mb
+        ax.text(left, y, f" {left:.0f} MB", va="center", fontsize=9)
+    ax.set_yticks(range(len(images)), list(images))
+    ax.set_xlabel("MB")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -56,3 +56,18 @@ def show_card(title: str, message: str, hint: str = "", ok: bool | None = True) 
 def show_error(err: Exception) -> None:
     problem = getattr(err, "problem", str(err))
     show_card("Something needs your attention", problem, getattr(err, "fix", ""), ok=None)
+
+
+def table(headers: list[str], rows: list[list]) -> None:
+    """A small table: HTML in Jupyter, aligned text elsewhere."""
+    cells = [[str(c) for c in r] for r in rows]
+    if in_notebook():
+        from IPython.display import HTML, display
+
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells)
+        display(HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"))
+        return
+    widths = [max(len(x) for x in col) for col in zip(headers, *cells)]
+    for r in [headers, *cells]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

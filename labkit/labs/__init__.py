@@ -13,6 +13,7 @@ class LabInfo:
     slug: str
     title: str
     apps: tuple[str, ...] = ()  # sample apps copied into the lab's working folder
+    learner_writes: tuple[str, ...] = ("Dockerfile",)  # files of the app the learner writes: not copied
 
     @property
     def notebook(self) -> str:
@@ -27,6 +28,8 @@ LABS = {
     for lab in (
         LabInfo("01", "01-introduction-to-containers", "Introduction to containers"),
         LabInfo("02", "02-docker-fundamentals", "Docker fundamentals", apps=("api",)),
+        LabInfo("03", "03-images-and-layers", "Container images and layers", apps=("api",),
+                learner_writes=("Dockerfile", ".dockerignore")),
     )
 }
 

@@ -1,0 +1,67 @@
+"""Lab 03 checks: a small, cache-friendly, non-root image that leaks nothing from the project folder."""
+from __future__ import annotations
+
+from labkit import daemon, layers
+from labkit.checks import Checks, require
+
+checks = Checks()
+BAD, GOOD, GOOD_EDIT = "course/api:bad", "course/api:good", "course/api:good-edit"
+MAX_FRACTION = 0.5  # the optimized image must be at most half the size of the bad one
+# The step that puts the installed dependencies into the image: `pip install` in a single-stage build,
+# the COPY of the virtualenv from the build stage in a multi-stage one.
+DEPENDENCY_STEP = r"pip install|COPY .* in /opt/venv"
+LEAKS = (".env", ".git", ".venv")
+
+
+def size_mb(ref: str) -> float:
+    return daemon.image(ref, f"run the build cell that creates {ref}.").attrs["Size"] / 1e6
+
+
+@checks("size", f"The optimized image is at most {MAX_FRACTION:.0%} of the bad one's size")
+def size(lab):
+    bad, good = size_mb(BAD), size_mb(GOOD)
+    require(good <= MAX_FRACTION * bad,
+            f"{GOOD} is {good:.0f} MB, {good / bad:.0%} of {BAD} ({bad:.0f} MB).",
+            "start the final stage FROM python:3.11-slim-bookworm and copy only the venv and app/ into it.")
+    return f"{GOOD} is {good:.0f} MB, {good / bad:.0%} of {BAD} ({bad:.0f} MB)."
+
+
+@checks("hardening", "The optimized image runs as non-root and has a HEALTHCHECK")
+def hardening(lab):
+    cfg = daemon.image(GOOD, "run the build cell that creates it.").attrs["Config"]
+    require(cfg.get("User") not in (None, "", "root", "0"), f"{GOOD} runs as {cfg.get('User') or 'root'}.",
+            "create a user in the final stage and switch to it with USER.")
+    require(cfg.get("Healthcheck"), f"{GOOD} has no HEALTHCHECK.",
+            'add HEALTHCHECK CMD ["python", "-m", "app.healthcheck"] to the final stage.')
+    return f"user {cfg['User']}, healthcheck {' '.join(cfg['Healthcheck']['Test'][1:])}."
+
+
+@checks("cache", "After a source-only change the dependency layer is reused")
+def cache(lab):
+    before = layers.step_layer(GOOD, DEPENDENCY_STEP)
+    require(before, f"no step of {GOOD} installs the dependencies or copies /opt/venv.",
+            "install them into /opt/venv in the build stage and `COPY --from=build /opt/venv /opt/venv`.")
+    edited = daemon.image(GOOD_EDIT, "run the cells that change the source and rebuild as course/api:good-edit.")
+    require(daemon.image(GOOD).id != edited.id, f"{GOOD_EDIT} is the same image as {GOOD}.",
+            "run the cell that edits app/server.py, then the rebuild.")
+    after = layers.step_layer(GOOD_EDIT, DEPENDENCY_STEP)
+    require(after and before["layer"] and after["layer"] == before["layer"],
+            "the dependency layer was rebuilt after changing only app/server.py.",
+            "copy requirements.txt and wheels/ first, install, and only then COPY app/: "
+            "a COPY of everything before pip install invalidates the cache on every source change.")
+    return f"dependency layer {before['layer'][7:19]}… is the same in both images: reused, not rebuilt."
+
+
+@checks("dockerignore", ".dockerignore keeps .env, .git and .venv out of the context and the image")
+def dockerignore(lab):
+    api = lab.workdir / "api"
+    require((api / ".dockerignore").exists(), "api/.dockerignore does not exist.", "write it in exercise 1.")
+    sent = layers.context_files(api)
+    leaked = [name for name in LEAKS if name in sent or any(p.startswith(name + "/") for p in sent)]
+    require(not leaked, f"the build context still contains {', '.join(leaked)}.",
+            "list .env, .git and .venv (one per line) in api/.dockerignore.")
+    out = daemon.client().containers.run(
+        GOOD, ["sh", "-c", "find / -xdev \\( -name .env -o -name .git -o -name .venv \\) -print 2>/dev/null; true"],
+        entrypoint=[], user="0", remove=True, labels=lab.labels).decode().split()
+    require(not out, f"{GOOD} contains {', '.join(out)}.", "rebuild course/api:good after fixing .dockerignore.")
+    return f"context {layers.context_bytes(api) / 1e6:.1f} MB without them; none of {', '.join(LEAKS)} is in {GOOD}."

@@ -1,0 +1,192 @@
+"""Image builds measured: per-step cache hits, build time, context size, layer history.
+
+Builds go through the Engine API (the classic builder) on every machine, so the step
+list and the cached/not-cached flags read the same on a laptop and offline in CI, and
+each step leaves an intermediate image whose ID proves whether it was reused.
+"""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker.errors
+
+from labkit import daemon
+from labkit.errors import LabError, explain_docker_error
+
+STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+BUILDS: dict[str, "Build"] = {}  # the builds of this session by tag, for comparisons
+
+
+@dataclass
+class Step:
+    number: int
+    instruction: str
+    cached: bool = False
+
+
+@dataclass
+class Build:
+    tag: str
+    seconds: float
+    context_bytes: int
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def cached(self) -> int:
+        return sum(s.cached for s in self.steps)
+
+
+def dockerignore_patterns(context: Path) -> list[str]:
+    f = context / ".dockerignore"
+    if not f.exists():
+        return []
+    return [l.strip() for l in f.read_text().splitlines() if l.strip() and not l.lstrip().startswith("#")]
+
+
+def context_files(context: Path, use_dockerignore: bool = True) -> set[str]:
+    """Paths the daemon would receive, with Docker's own .dockerignore matching (docker-py's)."""
+    from docker.utils.build import exclude_paths
+
+    return set(exclude_paths(str(context), dockerignore_patterns(context) if use_dockerignore else []))
+
+
+def context_bytes(context: Path, use_dockerignore: bool = True) -> int:
+    """Size of the build context tarball the client sends to the daemon."""
+    from docker.utils.build import tar
+
+    excludes = dockerignore_patterns(context) if use_dockerignore else []
+    fileobj = tar(str(context), exclude=excludes)
+    fileobj.seek(0, io.SEEK_END)
+    return fileobj.tell()
+
+
+def build(context: Path, tag: str, labels: dict[str, str], nocache: bool = False,
+          buildargs: dict[str, str] | None = None, dockerfile: str = "Dockerfile") -> Build:
+    """Build `context` into `tag`, printing each step and whether it came from the cache."""
+    context = Path(context)
+    if not (context / dockerfile).exists():
+        raise LabError(f"There is no {dockerfile} in {context}.", "write it in the exercise cell above first.")
+    result = Build(tag, 0.0, context_bytes(context))
+    print(f"building {tag} from {context.name}/ (context {result.context_bytes / 1e6:.1f} MB"
+          f"{', no cache' if nocache else ''})", flush=True)
+    t0 = time.monotonic()
+    try:
+        for chunk in daemon.client().api.build(path=str(context), tag=tag, labels=labels, nocache=nocache, rm=True,
+                                               forcerm=True, decode=True, buildargs=buildargs, dockerfile=dockerfile):
+            if "error" in chunk:
+                raise _build_failed(tag, chunk["error"])
+            _record(result, chunk.get("stream", "").strip())
+    except docker.errors.APIError as exc:  # refused outright, e.g. an empty Dockerfile
+        raise _build_failed(tag, str(exc.explanation or exc)) from None
+    result.seconds = time.monotonic() - t0
+    BUILDS[tag] = result
+    print(f"built {tag} in {result.seconds:.1f} s; {result.cached}/{len(result.steps)} steps from cache", flush=True)
+    return result
+
+
+def _build_failed(tag: str, text: str) -> LabError:
+    return explain_docker_error(text) or LabError(f"Building {tag} failed: {text.strip()[-300:]}",
+                                                  "fix the Dockerfile and rerun the build.")
+
+
+def _record(result: Build, line: str) -> None:
+    """Follow the classic builder's output: a line per step, then whether it came from the cache."""
+    m = STEP.match(line)
+    if m:
+        result.steps.append(Step(int(m[1]), m[3]))
+        print(f"  {m[1]:>2}/{m[2]} {m[3][:90]}", flush=True)
+    elif line.startswith("---> Using cache") and result.steps:
+        result.steps[-1].cached = True
+        print("        ↳ from cache", flush=True)
+
+
+def history(ref: str) -> list[dict]:
+    """Build steps of an image, oldest first: step image id, instruction, bytes added."""
+    daemon.image(ref, "run the build cells above first.")  # a missing image is a sentence, not a 404
+    rows = []
+    for h in reversed(daemon.client().api.history(ref)):
+        created_by = re.sub(r"^/bin/sh -c (#\(nop\)\s*)?", "", h.get("CreatedBy") or "").strip()
+        rows.append({"id": h.get("Id", "<missing>"), "instruction": created_by or "(base image)", "bytes": h.get("Size", 0)})
+    return rows
+
+
+def step_layer(ref: str, pattern: str) -> dict | None:
+    """The build step of `ref` whose instruction matches `pattern`, with the digest of the layer it added."""
+    for row in history(ref):
+        if re.search(pattern, row["instruction"]):
+            if row["id"] == "<missing>":
+                return {**row, "layer": None}
+            layers = daemon.client().images.get(row["id"]).attrs["RootFS"]["Layers"]
+            return {**row, "layer": layers[-1]}
+    return None
+
+
+def edit_source(app_dir: Path) -> str:
+    """A source-only change: a new line at the end of app/server.py. Returns the marker written."""
+    marker = f"# edited at {time.strftime('%H:%M:%S')}"
+    with open(app_dir / "app" / "server.py", "a") as f:
+        f.write(f"\n{marker}\n")
+    return marker
+
+
+def plant_leaks(app_dir: Path) -> list[str]:
+    """What a real project folder holds and an image must not: a secret, git history, a local venv."""
+    planted = []
+    (app_dir / ".env").write_text("DATABASE_PASSWORD=hunter2  # a secret that must never reach an image\n")
+    planted.append(".env")
+    if not (app_dir / ".venv").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(app_dir / ".venv")], check=True)
+    planted.append(".venv/")
+    if shutil.which("git") and not (app_dir / ".git").exists():
+        git = ["git", "-C", str(app_dir), "-c", "user.name=lab", "-c", "user.email=lab@example.invalid"]
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "project history"], check=True)
+    if (app_dir / ".git").exists():
+        planted.append(".git/")
+    return planted
+
+
+def copy_project(src: Path, dst: Path, without: tuple[str, ...] = ("Dockerfile", ".dockerignore")) -> Path:
+    """A fresh second copy of a project folder (e.g. the 'bad' variant), minus the given files."""
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(*without))
+    return dst
+
+
+def remove_images(refs: list[str]) -> None:
+    """Forget earlier builds of these tags, so a cold build cannot pick up their cached steps."""
+    import docker.errors
+
+    for ref in refs:
+        try:
+            daemon.client().images.remove(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+
+def comparison(refs: list[str]) -> list[list]:
+    """Rows of: image, size, layers, build seconds, steps from cache (for the builds of this session)."""
+    rows = []
+    for ref in refs:
+        img = daemon.image(ref, "run the build cells above first.")
+        b = BUILDS.get(ref)
+        rows.append([ref, f"{img.attrs['Size'] / 1e6:.0f} MB", len(img.attrs["RootFS"]["Layers"]),
+                     f"{b.seconds:.1f} s" if b else "?", f"{b.cached}/{len(b.steps)}" if b else "?",
+                     f"{b.context_bytes / 1e6:.1f} MB" if b else "?"])
+    return rows
+
+
+COMPARISON_HEADERS = ["image", "size", "layers", "build time", "steps from cache", "context sent"]
+
+
+def layer_sizes(ref: str) -> list[tuple[str, float]]:
+    """(instruction, MB) per step that added bytes, oldest first: what the chart draws."""
+    return [(row["instruction"].split(" in ")[0][:40], row["bytes"] / 1e6) for row in history(ref) if row["bytes"]]
