@@ -24,6 +24,7 @@ $(BIN)/labkit: pyproject.toml
 setup: $(BIN)/labkit
 	$(BIN)/labkit wheels
 	$(BIN)/labkit learner
+	-$(BIN)/labkit tools
 
 doctor: $(BIN)/labkit
 	$(BIN)/labkit doctor

@@ -4,6 +4,8 @@ Numbers are printed, never asserted: machines differ. Run with `make bench`.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import statistics
 import sys
@@ -14,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 os.environ.setdefault("LABKIT_HEADLESS", "1")
 
 from helpers import execute, source_notebook, tags  # noqa: E402
-from labkit import catalogue, cleanup, labs, offline  # noqa: E402
+from labkit import catalogue, cleanup, daemon, labs, offline  # noqa: E402
 from labkit.lab import Lab  # noqa: E402
 
 
@@ -33,7 +35,7 @@ def offline_images(cold: bool) -> None:
               + ", ".join(f"{ref} {what} {secs:.1f}s" for ref, what, secs in results))
 
 
-def lab_timings(lab: labs.LabInfo, tmp: Path) -> None:
+def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> None:
     nb = source_notebook(lab)
     nb.cells = [c for c in nb.cells if "cleanup" not in tags(c)]
     cleanup.remove(lab.id)
@@ -52,9 +54,29 @@ def lab_timings(lab: labs.LabInfo, tmp: Path) -> None:
         latencies[name] = statistics.median(samples)
     slowest = max(latencies, key=latencies.get)
     t0 = time.monotonic()
-    cleanup.remove(lab.id)
+    if not keep:
+        cleanup.remove(lab.id)
     print(f"lab {lab.id}: run {run:6.1f} s | checks median {statistics.median(latencies.values()) * 1000:5.0f} ms, "
           f"slowest {slowest} {latencies[slowest] * 1000:5.0f} ms | cleanup {time.monotonic() - t0:4.1f} s")
+
+
+def lab03_figures() -> None:
+    """Lab 03's comparison, measured again here: sizes, layers, cold build and source-only rebuild."""
+    from labkit import config, layers
+    from labkit.ownership import labels
+
+    work = config.workspace_root() / labs.get("03").slug
+    tags = {"bad": work / "bad", "good": work / "api"}
+    layers.remove_images([f"course/api:{t}" for t in tags] + [f"course/api:{t}-edit" for t in tags])
+    for name, ctx in tags.items():
+        with contextlib.redirect_stdout(io.StringIO()):  # the builds' step-by-step output
+            cold = layers.build(ctx, f"course/api:{name}", labels("03"), nocache=True)
+            layers.edit_source(ctx)
+            warm = layers.build(ctx, f"course/api:{name}-edit", labels("03"))
+        img = daemon.image(f"course/api:{name}")
+        print(f"lab 03 {name:4}: {img.attrs['Size'] / 1e6:6.0f} MB, {len(img.attrs['RootFS']['Layers']):2} layers, "
+              f"context {cold.context_bytes / 1e6:5.1f} MB, cold build {cold.seconds:5.1f} s, "
+              f"rebuild after a source change {warm.seconds:5.1f} s ({warm.cached}/{len(warm.steps)} steps cached)")
 
 
 def main() -> None:
@@ -63,7 +85,10 @@ def main() -> None:
     offline_images(cold="--cold" in sys.argv)
     with tempfile.TemporaryDirectory() as tmp:
         for lab in labs.LABS.values():
-            lab_timings(lab, Path(tmp))
+            lab_timings(lab, Path(tmp), keep=lab.id == "03")
+            if lab.id == "03":
+                lab03_figures()
+                cleanup.remove("03")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,11 @@ DEBIAN = Image("debian:bookworm-slim", "minimal Debian userland; the base of eve
 PYTHON = Image("python:3.11-slim-bookworm", "base image of the sample API (Python 3.11, as in Debian bookworm)", "python", ("01", "02", "03"))
 PYTHON_FULL = Image("python:3.11-bookworm", "the full Python image with compilers: lab 03's bad example", "python-full", ("03",))
 REGISTRY = Image("registry:2", "a local image registry (CNCF Distribution)", "registry", ("02",))
+POSTGRES = Image("postgres:15-bookworm", "PostgreSQL 15, Debian bookworm's (the chapter's postgres:14-alpine is end of life)", "postgres", ("04",))
+REDIS = Image("redis:7-bookworm", "Redis 7", "redis", ("04",))
+NGINX = Image("nginx:stable-bookworm", "nginx, the reverse proxy in front of the API", "nginx", ("04",))
 
-CATALOGUE: tuple[Image, ...] = (DEBIAN, PYTHON, PYTHON_FULL, REGISTRY)
+CATALOGUE: tuple[Image, ...] = (DEBIAN, PYTHON, PYTHON_FULL, REGISTRY, POSTGRES, REDIS, NGINX)
 
 
 def by_ref(ref: str) -> Image:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from labkit import daemon
-from labkit.ownership import label_filter
+from labkit import config, daemon
+from labkit.ownership import compose_project, label_filter
 
 # Images are removed only when labelled AND named in the course's namespaces (or untagged):
 # a learner's own image built FROM a lab image inherits its labels and must survive.
@@ -18,27 +18,55 @@ class Removed:
     volumes: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
 
-    def total(self) -> int:
-        return len(self.containers) + len(self.networks) + len(self.volumes) + len(self.images)
-
     def __str__(self) -> str:
         parts = [f"{len(v)} {k}" for k, v in vars(self).items() if v]
         return "removed " + ", ".join(parts) if parts else "nothing to remove"
+
+
+def _remembered(lab: str):
+    return config.workspace_root() / ".labkit" / f"lab{lab}-images.txt"
+
+
+def remember_images(lab: str, ids: list[str]) -> None:
+    """Record images a lab created that carry no label (build stages of the classic builder)."""
+    path = _remembered(lab)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write("".join(f"{i}\n" for i in ids))
 
 
 def owned_image(img) -> bool:
     return not img.tags or all(t.startswith(OWNED_IMAGE_PREFIXES) for t in img.tags)
 
 
+def _owned(kind: str, lab: str | None) -> list:
+    """Containers, networks, volumes or images a lab owns: labelled by it, or in its Compose project
+    (lab=None: every lab's)."""
+    from labkit import labs
+
+    collection = getattr(daemon.client(), kind)
+    extra = {"all": True} if kind == "containers" else {}
+    selectors = [label_filter(lab)]
+    selectors += [[f"com.docker.compose.project={compose_project(i)}"] for i in ([lab] if lab else list(labs.LABS))]
+    found = {}
+    for sel in selectors:
+        for x in collection.list(filters={"label": sel}, **extra):
+            found[x.id] = x
+    if kind == "images":  # tags a lab declares as its own (Compose does not label what it builds)
+        for info in [labs.get(lab)] if lab else list(labs.LABS.values()):
+            for ref in info.images:
+                for x in collection.list(name=ref):
+                    found[x.id] = x
+    return list(found.values())
+
+
 def leftovers(lab: str | None = None) -> dict[str, list[str]]:
-    """Names of labelled resources still present (lab=None: the whole course)."""
-    c = daemon.client()
-    f = {"label": label_filter(lab)}
+    """Names of the resources the course (or one lab) created that are still present."""
     return {
-        "containers": [x.name for x in c.containers.list(all=True, filters=f)],
-        "networks": [x.name for x in c.networks.list(filters=f)],
-        "volumes": [x.name for x in c.volumes.list(filters=f)],
-        "images": [x.tags[0] if x.tags else x.short_id for x in c.images.list(filters=f) if owned_image(x)],
+        "containers": [x.name for x in _owned("containers", lab)],
+        "networks": [x.name for x in _owned("networks", lab)],
+        "volumes": [x.name for x in _owned("volumes", lab)],
+        "images": [x.tags[0] if x.tags else x.short_id for x in _owned("images", lab) if owned_image(x)],
     }
 
 
@@ -48,16 +76,17 @@ def remove(lab: str | None = None) -> Removed:
     c = daemon.client()
     f = {"label": label_filter(lab)}
     done = Removed()
-    for ctr in c.containers.list(all=True, filters=f):
+    for ctr in _owned("containers", lab):
         ctr.remove(force=True, v=True)  # v: the anonymous volumes this container made
         done.containers.append(ctr.name)
-    for net in c.networks.list(filters=f):
-        net.remove()
-        done.networks.append(net.name)
-    for vol in c.volumes.list(filters=f):
-        vol.remove(force=True)
-        done.volumes.append(vol.name)
-    for img in c.images.list(filters=f):
+    for kind, removed in (("networks", done.networks), ("volumes", done.volumes)):
+        for x in _owned(kind, lab):
+            try:
+                x.remove()
+                removed.append(x.name)
+            except docker.errors.APIError as exc:  # e.g. a container of yours still attached: left alone
+                print(f"kept {kind[:-1]} {x.name}: {exc.explanation}")
+    for img in _owned("images", lab):
         if not owned_image(img):
             continue
         for ref in img.tags or [img.id]:
@@ -66,11 +95,20 @@ def remove(lab: str | None = None) -> Removed:
             except docker.errors.NotFound:
                 pass  # already gone with a sibling tag
         done.images.append(img.tags[0] if img.tags else img.short_id)
-    # Dangling build intermediates labelled by the lab (multi-stage build stages).
-    for img in c.images.list(filters={**f, "dangling": True}):
+    # Untagged leftovers: labelled ones, and unlabelled build stages the lab recorded (only while
+    # still untagged: an image someone tagged since is theirs now).
+    from labkit import labs
+
+    remembered = [_remembered(i) for i in ([lab] if lab else list(labs.LABS))]
+    ids = [img.id for img in c.images.list(filters={**f, "dangling": True})]
+    ids += [i for path in remembered if path.exists() for i in path.read_text().split()]
+    for image_id in ids:
         try:
-            c.images.remove(img.id, force=True)
-            done.images.append(img.short_id)
+            if not c.images.get(image_id).tags:
+                c.images.remove(image_id, force=True)
+                done.images.append(image_id.split(":")[-1][:12])
         except docker.errors.APIError:
-            pass
+            pass  # gone already, or still a parent of something else
+    for path in remembered:
+        path.unlink(missing_ok=True)
     return done

@@ -81,6 +81,9 @@ def cmd_images(args) -> int:
     if args.action == "build":
         offline.build_all(force=args.force)
         return 0
+    if args.refs:  # for `docker save $(labkit images --refs)`
+        print(" ".join(img.ref for img in catalogue.CATALOGUE))
+        return 0
     for img in catalogue.CATALOGUE:
         state = ("offline build" if offline.is_offline_build(img.ref)
                  else "official" if offline.present(img.ref) else "absent")
@@ -93,6 +96,13 @@ def cmd_wheels(args) -> int:
 
     for app in sorted(p for p in config.APPS.iterdir() if (p / "requirements.txt").exists()):
         print(f"{app.name}: {wheels.ensure(app)}")
+    return 0
+
+
+def cmd_tools(args) -> int:
+    from labkit import tools
+
+    print(f"docker compose {tools.ensure_compose()}")
     return 0
 
 
@@ -120,8 +130,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("images", help="list the image catalogue, or build its offline equivalents")
     s.add_argument("action", nargs="?", choices=["list", "build"], default="list")
     s.add_argument("--force", action="store_true", help="rebuild offline images that exist")
+    s.add_argument("--refs", action="store_true", help="print just the image references")
     s.set_defaults(func=cmd_images)
     sub.add_parser("wheels", help="download the sample apps' wheelhouses").set_defaults(func=cmd_wheels)
+    sub.add_parser("tools", help="find or install the tools the labs drive (Docker Compose v2)").set_defaults(
+        func=cmd_tools)
     return p
 
 

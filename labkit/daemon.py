@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 
 from labkit import platform_hints
 from labkit.errors import DaemonUnavailable, ResourceMissing
@@ -90,3 +91,13 @@ def wait_healthy(ctr, timeout: float = 90) -> str:
 def server_info() -> dict:
     return client().info()
 
+
+
+def parse_time(value: str) -> datetime:
+    """A Docker timestamp (RFC 3339 with nanoseconds, UTC) as an aware datetime."""
+    head, _, frac = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+
+
+def created_epoch(ctr) -> float:
+    return parse_time(ctr.attrs["Created"]).timestamp()

@@ -26,14 +26,16 @@ class Lab:
         # The environment's bin first, so tools installed with the toolkit (hadolint, kind...) are found
         # even when JupyterLab was started without activating the virtualenv.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        return {"LAB": self.id, "LAB_LABELS": ownership.label_flags(self.id), "LAB_DIR": str(self.workdir), "PATH": path}
+        return {"LAB": self.id, "LAB_LABELS": ownership.label_flags(self.id), "LAB_DIR": str(self.workdir), "PATH": path,
+                "COMPOSE_PROJECT_NAME": ownership.compose_project(self.id)}
 
     def prepare_workdir(self) -> None:
         """Fresh copies of the sample apps the lab builds, refreshed on every start (learner files kept)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for app in self.info.apps:
+        for entry in self.info.apps:
+            app, _, sub = entry.partition(":")
             src = config.APPS / app
-            dst = self.workdir / app
+            dst = (self.workdir / (sub or app)).resolve()
             wheels.ensure(src)
             shutil.copytree(src, dst, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *self.info.learner_writes))
@@ -69,7 +71,3 @@ def start(lab_id: str) -> Lab:
         f"working in {lab.workdir}",
     )
     return lab
-
-
-def workdir_of(lab_id: str) -> Path:
-    return config.workspace_root() / labs.get(lab_id).slug

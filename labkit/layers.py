@@ -17,7 +17,8 @@ from pathlib import Path
 
 import docker.errors
 
-from labkit import daemon
+from labkit import cleanup, daemon
+from labkit.config import LABEL_LAB
 from labkit.errors import LabError, explain_docker_error
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
@@ -37,6 +38,8 @@ class Build:
     seconds: float
     context_bytes: int
     steps: list[Step] = field(default_factory=list)
+    stage_images: list[str] = field(default_factory=list)  # untagged results of earlier stages
+    _last_id: str = ""
 
     @property
     def cached(self) -> int:
@@ -87,6 +90,11 @@ def build(context: Path, tag: str, labels: dict[str, str], nocache: bool = False
         raise _build_failed(tag, str(exc.explanation or exc)) from None
     result.seconds = time.monotonic() - t0
     BUILDS[tag] = result
+    # The classic builder leaves each earlier stage as an untagged, unlabelled image: note them so
+    # the lab's cleanup can remove them too (they are ours, but nothing else marks them as ours).
+    lab_id = labels.get(LABEL_LAB)
+    if lab_id and result.stage_images:
+        cleanup.remember_images(lab_id, result.stage_images)
     print(f"built {tag} in {result.seconds:.1f} s; {result.cached}/{len(result.steps)} steps from cache", flush=True)
     return result
 
@@ -100,8 +108,12 @@ def _record(result: Build, line: str) -> None:
     """Follow the classic builder's output: a line per step, then whether it came from the cache."""
     m = STEP.match(line)
     if m:
+        if m[3].upper().startswith("FROM ") and result._last_id:
+            result.stage_images.append(result._last_id)  # the stage that just ended
         result.steps.append(Step(int(m[1]), m[3]))
         print(f"  {m[1]:>2}/{m[2]} {m[3][:90]}", flush=True)
+    elif re.match(r"^---> [0-9a-f]{12}$", line):
+        result._last_id = line.split()[-1]
     elif line.startswith("---> Using cache") and result.steps:
         result.steps[-1].cached = True
         print("        ↳ from cache", flush=True)

@@ -19,3 +19,9 @@ def label_filter(lab: str | None = None) -> list[str]:
 def label_flags(lab: str) -> str:
     """The same labels as docker CLI flags, for shell cells: docker run $LAB_LABELS ..."""
     return " ".join(f"--label {k}={v}" for k, v in labels(lab).items())
+
+
+def compose_project(lab: str) -> str:
+    """Compose project name of a lab, set through COMPOSE_PROJECT_NAME: Compose labels every container,
+    network and volume of the project with it, which is how cleanup finds them."""
+    return f"course-lab{lab}"

@@ -39,5 +39,18 @@ def docker_findings() -> list[Finding]:
     return found
 
 
+def compose_findings() -> list[Finding]:
+    from labkit import tools
+
+    version = tools.compose_version()
+    found = [Finding("docker compose (v2 plugin)", bool(version), version or "not installed",
+                     "run `make setup` (builds it when Go is available) or install Docker's compose plugin")]
+    if tools.compose_v1_present():
+        found.append(Finding("docker-compose 1.x", False, "the retired Python Compose v1 is on PATH",
+                             "the labs use `docker compose` (with a space); uninstall docker-compose 1.x to avoid "
+                             "confusion", required=False))
+    return found
+
+
 def run() -> list[Finding]:
-    return docker_findings()
+    return docker_findings() + compose_findings()

@@ -12,8 +12,9 @@ class LabInfo:
     id: str
     slug: str
     title: str
-    apps: tuple[str, ...] = ()  # sample apps copied into the lab's working folder
+    apps: tuple[str, ...] = ()  # sample apps copied into the lab's working folder: "name" or "name:subfolder"
     learner_writes: tuple[str, ...] = ("Dockerfile",)  # files of the app the learner writes: not copied
+    images: tuple[str, ...] = ()  # image tags the lab creates without its labels (e.g. Compose builds)
 
     @property
     def notebook(self) -> str:
@@ -30,6 +31,8 @@ LABS = {
         LabInfo("02", "02-docker-fundamentals", "Docker fundamentals", apps=("api",)),
         LabInfo("03", "03-images-and-layers", "Container images and layers", apps=("api",),
                 learner_writes=("Dockerfile", ".dockerignore")),
+        LabInfo("04", "04-docker-compose", "Docker Compose", apps=("api", "stack:."), learner_writes=(),
+                images=("course/api:lab04",)),
     )
 }
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime
 
 from labkit import daemon
 from labkit.checks import Checks, lab_container, require
@@ -85,12 +84,6 @@ def oom(lab):
     return f"OOMKilled=true, exit code {state['ExitCode']} (128 + SIGKILL)."
 
 
-def _ts(value: str) -> datetime:
-    # Docker gives nanoseconds; datetime takes microseconds.
-    head, _, frac = value.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}")
-
-
 def startup_runs(lab) -> list[dict]:
     """Each lab01-start-* container's create->start and start->exit durations from the daemon."""
     runs = []
@@ -98,7 +91,7 @@ def startup_runs(lab) -> list[dict]:
         s = ctr.attrs["State"]
         if s["Status"] != "exited":
             continue
-        created, started, finished = _ts(ctr.attrs["Created"]), _ts(s["StartedAt"]), _ts(s["FinishedAt"])
+        created, started, finished = (daemon.parse_time(t) for t in (ctr.attrs["Created"], s["StartedAt"], s["FinishedAt"]))
         runs.append({"name": ctr.name, "exit": s["ExitCode"],
                      "create_to_start_ms": (started - created).total_seconds() * 1000,
                      "run_ms": (finished - started).total_seconds() * 1000})

@@ -33,3 +33,15 @@ def test_lab_lookup_accepts_number_and_slug():
 def test_dockerfile_parser_joins_continuations():
     ins = dockerfile_instructions("FROM a AS b\n# c\nRUN x \\\n  && y\nuser app\n")
     assert ins == [("FROM", "a AS b"), ("RUN", "x    && y"), ("USER", "app")]
+
+
+def test_build_output_marks_cached_steps_and_earlier_stages():
+    from labkit.layers import Build, _record
+
+    b = Build("t", 0.0, 0)
+    for line in ["Step 1/4 : FROM python AS build", "---> aaaaaaaaaaaa", "Step 2/4 : RUN pip install x",
+                 "---> Using cache", "---> bbbbbbbbbbbb", "Step 3/4 : FROM python", "---> aaaaaaaaaaaa",
+                 "Step 4/4 : COPY --from=build /opt/venv /opt/venv", "---> cccccccccccc"]:
+        _record(b, line)
+    assert [s.cached for s in b.steps] == [False, True, False, False]
+    assert b.stage_images == ["bbbbbbbbbbbb"]  # the build stage's result, left untagged by the builder

@@ -1,0 +1,82 @@
+"""Command-line tools the labs drive, found or installed: the Docker Compose v2 plugin.
+
+Docker Desktop and Docker's own Linux packages ship Compose; Debian's docker.io does not, and
+Debian's `docker-compose` package is Compose v1 (Python, end of life since 2023). Where the
+plugin is missing and Go is available, it is built from the Go module proxy (a pinned release)
+and installed as a CLI plugin for the current user.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from labkit.errors import LabError
+
+# The newest Compose release whose go.mod accepts this course's Go toolchain (v5.7 needs go >= 1.26.10).
+COMPOSE_MODULE = "github.com/docker/compose/v5"
+COMPOSE_VERSION = "v5.6.0"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "containers-course" / "bin"
+PLUGIN_DIR = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "cli-plugins"
+
+
+def compose_version() -> str | None:
+    """The `docker compose` plugin's version (e.g. '5.6.0', '2.29.7'), or None when there is none."""
+    if shutil.which("docker") is None:
+        return None
+    done = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
+    return done.stdout.strip().lstrip("v") if done.returncode == 0 and done.stdout.strip() else None
+
+
+def compose_v1_present() -> bool:
+    """The retired Python `docker-compose` 1.x on PATH: worth a warning, never used."""
+    exe = shutil.which("docker-compose")
+    if not exe:
+        return False
+    out = subprocess.run([exe, "version", "--short"], capture_output=True, text=True).stdout.strip()
+    return out.startswith("1.")
+
+
+def build_compose(dest: Path) -> Path:
+    """Build the pinned Compose release with Go. The module is built as its own main module,
+    because its go.mod has `exclude` directives that `go install module@version` refuses."""
+    if shutil.which("go") is None:
+        raise LabError("Docker Compose v2 is not installed, and Go is not available to build it.",
+                       "install Docker's compose plugin (Docker Desktop has it; on Linux the "
+                       "docker-compose-plugin package from Docker's repository), or install Go and rerun `make setup`.")
+    print(f"building docker compose {COMPOSE_VERSION} from the Go module proxy (a minute or two) ...", flush=True)
+    info = subprocess.run(["go", "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"],
+                          capture_output=True, text=True, check=True)
+    src = Path(json.loads(info.stdout)["Dir"])
+    with tempfile.TemporaryDirectory(prefix="compose-src-") as tmp:
+        work = Path(tmp) / "compose"
+        shutil.copytree(src, work)
+        for p in [work, *work.rglob("*")]:  # the module cache is read-only
+            p.chmod(p.stat().st_mode | 0o200)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        ldflags = f"-s -w -X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
+        subprocess.run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(dest), "./cmd"],
+                       cwd=work, check=True, env={**os.environ, "CGO_ENABLED": "0"})
+    return dest
+
+
+def ensure_compose() -> str:
+    """Return the Compose version in use, installing the pinned build when there is none."""
+    version = compose_version()
+    if version and int(version.split(".")[0]) >= 2:
+        return version
+    cached = CACHE / f"docker-compose-{COMPOSE_VERSION}"
+    if not cached.exists():
+        build_compose(cached)
+    PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+    target = PLUGIN_DIR / "docker-compose"
+    shutil.copy2(cached, target)
+    target.chmod(0o755)
+    version = compose_version()
+    if not version:
+        raise LabError(f"Installed {target}, but `docker compose` still does not answer.",
+                       "check that your docker CLI reads plugins from ~/.docker/cli-plugins.")
+    return version
