@@ -48,9 +48,8 @@ def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> None:
         samples = []
         for _ in range(3):
             t = time.monotonic()
-            result = ctx._checks.run(name, ctx)
+            ctx._checks.run(name, ctx)  # timed whatever the verdict: later exercises change earlier state
             samples.append(time.monotonic() - t)
-            assert result.ok, f"{lab.id}/{name}: {result.message}"
         latencies[name] = statistics.median(samples)
     slowest = max(latencies, key=latencies.get)
     t0 = time.monotonic()

@@ -105,7 +105,7 @@ def build_all(force: bool = False, refs: list[str] | None = None) -> list[tuple[
         images.insert(0, catalogue.DEBIAN)
     for img in images:
         t0 = time.monotonic()
-        if not force and present(img.ref) and not is_offline_build(img.ref):
+        if present(img.ref) and not is_offline_build(img.ref):  # never replace a real official image
             results.append((img.ref, "official image present, kept", 0.0))
             continue
         what = build_one(img, force)
