@@ -42,6 +42,10 @@ _DOCKER_ERRORS: list[tuple[str, str, str]] = [
     (r"No such image: ([^\s]+)",
      "There is no image {0} on this machine.",
      "build it (or pull it) first, and check the name and tag for typos."),
+    (r"Unable to find image '([^']+)' locally[\s\S]*(?:dial tcp|lookup |i/o timeout|connection refused|no such host)",
+     "The image {0} is not on this machine, and no registry can be reached to pull it.",
+     "if this lab builds it, run the build cells above first; if it is an official image, run "
+     "`make offline-images` (no registry here) or check your network."),
     (r"pull access denied for ([^\s,]+)|manifest for ([^\s]+) not found|repository ([^\s]+) not found",
      "The image {0} does not exist locally and could not be pulled.",
      "check the spelling and tag of the image name; offline (no registry) run `make offline-images` first."),

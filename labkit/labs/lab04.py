@@ -68,13 +68,13 @@ def spread(n: int = 30):
 def healthy(lab):
     path = lab.workdir / "compose.yaml"
     require(path.exists(), "there is no compose.yaml in the lab folder.", "run the %%writefile cell of exercise 1.")
-    problem = "it is not a mapping of keys"
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        spec, problem = None, str(exc).splitlines()[0]
-    require(isinstance(spec, dict), f"compose.yaml is not valid YAML ({problem}).",
-            "fix the indentation at the line it names (spaces, never tabs), then rerun.")
+        require(False, f"compose.yaml is not valid YAML ({str(exc).splitlines()[0]}).",
+                "fix the indentation at the line it names (spaces, never tabs), then rerun.")
+    require(isinstance(spec, dict) and spec.get("services"), "compose.yaml defines no services.",
+            "write the four services of exercise 1 under a top-level `services:` key.")
     require("version" not in spec, "compose.yaml still has a top-level `version:` key.",
             "delete it: Compose v2 ignores it and warns that it is obsolete.")
     for service in ("api", "postgres", "redis"):

@@ -11,6 +11,9 @@ from labkit.errors import explain_docker_error
     ('docker: Error response from daemon: Conflict. The container name "/lab02-api" is already in use by container',
      "A container named lab02-api already exists."),
     ("Error response from daemon: No such image: course/api:1.0.0", "There is no image course/api:1.0.0"),
+    ("Unable to find image 'course/api:good' locally\ndocker: Error response from daemon: Get "
+     "\"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host.",
+     "The image course/api:good is not on this machine, and no registry can be reached"),
     ("Bind for 0.0.0.0:3000 failed: port is already allocated", "The host port is already used"),
     ("Error response from daemon: No such container: lab02-apii", "There is no container named lab02-apii."),
     ("Error response from daemon: dockerfile parse error line 3: unknown instruction: RUNN", "(RUNN)"),
