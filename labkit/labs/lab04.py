@@ -13,14 +13,13 @@ from labkit.ownership import compose_project
 
 checks = Checks()
 PROXY = "http://localhost:8080"
-SERVICES = ("api", "postgres", "redis", "nginx")
 
 
-def containers(lab, service: str, running: bool = True) -> list:
+def containers(lab, service: str) -> list:
+    """The running containers of one service of the lab's Compose project."""
     f = {"label": [f"com.docker.compose.project={compose_project(lab.id)}", f"com.docker.compose.service={service}"]}
-    found = daemon.client().containers.list(all=not running, filters=f)
-    require(found, f"no {'running ' if running else ''}container of the {service} service "
-                   f"(project {compose_project(lab.id)}).",
+    found = daemon.client().containers.list(filters=f)
+    require(found, f"no running container of the {service} service (project {compose_project(lab.id)}).",
             "run `docker compose up -d --wait` in the lab folder (the exercise cell does).")
     return found
 
