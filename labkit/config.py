@@ -23,7 +23,3 @@ def headless() -> bool:
     """True in CI, under nbval/nbclient test runs and in the CLI: failed checks raise."""
     return os.environ.get("LABKIT_HEADLESS", "") not in ("", "0") or os.environ.get("CI", "") == "true"
 
-
-def offline() -> bool:
-    """Offline mode: the image catalogue's locally built equivalents stand in for registry images."""
-    return os.environ.get("LABKIT_OFFLINE", "") not in ("", "0")

@@ -18,10 +18,6 @@ class Lab:
         self._checks: checks.Checks = info.module().checks
 
     # --- environment -------------------------------------------------------------------------
-    @property
-    def docker(self):
-        return daemon.client()
-
     def shell_env(self) -> dict[str, str]:
         # The environment's bin first, so tools installed with the toolkit (hadolint, kind...) are found
         # even when JupyterLab was started without activating the virtualenv.

@@ -26,7 +26,7 @@ class SolutionMarkerError(ValueError):
 
 
 def strip_solutions(source: str) -> str:
-    out, inside, todo_line = [], False, ""
+    out, inside = [], False
     for n, line in enumerate(source.splitlines(), 1):
         begin, end = BEGIN.match(line), END.match(line)
         if begin:
