@@ -23,6 +23,13 @@ class Removed:
         return "removed " + ", ".join(parts) if parts else "nothing to remove"
 
 
+def _lab_ids(lab: str | None) -> list[str]:
+    """The lab itself, or every lab of the course when lab is None."""
+    from labkit import labs
+
+    return [lab] if lab else list(labs.LABS)
+
+
 def _remembered(lab: str):
     return config.workspace_root() / ".labkit" / f"lab{lab}-images.txt"
 
@@ -47,13 +54,13 @@ def _owned(kind: str, lab: str | None) -> list:
     collection = getattr(daemon.client(), kind)
     extra = {"all": True} if kind == "containers" else {}
     selectors = [label_filter(lab)]
-    selectors += [[f"com.docker.compose.project={compose_project(i)}"] for i in ([lab] if lab else list(labs.LABS))]
+    selectors += [[f"com.docker.compose.project={compose_project(i)}"] for i in _lab_ids(lab)]
     found = {}
     for sel in selectors:
         for x in collection.list(filters={"label": sel}, **extra):
             found[x.id] = x
     if kind == "images":  # tags a lab declares as its own (Compose does not label what it builds)
-        for info in [labs.get(lab)] if lab else list(labs.LABS.values()):
+        for info in map(labs.get, _lab_ids(lab)):
             for ref in info.images:
                 for x in collection.list(name=ref):
                     found[x.id] = x
@@ -97,9 +104,7 @@ def remove(lab: str | None = None) -> Removed:
         done.images.append(img.tags[0] if img.tags else img.short_id)
     # Untagged leftovers: labelled ones, and unlabelled build stages the lab recorded (only while
     # still untagged: an image someone tagged since is theirs now).
-    from labkit import labs
-
-    remembered = [_remembered(i) for i in ([lab] if lab else list(labs.LABS))]
+    remembered = [_remembered(i) for i in _lab_ids(lab)]
     ids = [img.id for img in c.images.list(filters={**f, "dangling": True})]
     ids += [i for path in remembered if path.exists() for i in path.read_text().split()]
     for image_id in ids:

@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     except LabError as err:
         print(f"✘ {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `labkit images | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

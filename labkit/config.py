@@ -19,6 +19,11 @@ def workspace_root() -> Path:
     return Path(os.environ.get("LABKIT_WORKSPACE", REPO / "workspace")).resolve()
 
 
+def cache_dir(kind: str) -> Path:
+    """Where built artefacts are kept between runs, outside the checkout (offline images, tools)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / COURSE / kind
+
+
 def headless() -> bool:
     """True in CI, under nbval/nbclient test runs and in the CLI: failed checks raise."""
     return os.environ.get("LABKIT_HEADLESS", "") not in ("", "0") or os.environ.get("CI", "") == "true"

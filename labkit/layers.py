@@ -175,8 +175,6 @@ def copy_project(src: Path, dst: Path, without: tuple[str, ...] = ("Dockerfile",
 
 def remove_images(refs: list[str]) -> None:
     """Forget earlier builds of these tags, so a cold build cannot pick up their cached steps."""
-    import docker.errors
-
     for ref in refs:
         try:
             daemon.client().images.remove(ref, force=True)

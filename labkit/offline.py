@@ -14,12 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from labkit import catalogue, daemon
+from labkit import catalogue, config, daemon
 from labkit.errors import LabError
 
 RECIPES = Path(__file__).parent / "offline"
 MIRROR = os.environ.get("LABKIT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "containers-course" / "offline"
+CACHE = config.cache_dir("offline")
 
 
 def is_offline_build(ref: str) -> bool:

@@ -14,12 +14,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from labkit import config
 from labkit.errors import LabError
 
 # The newest Compose release whose go.mod accepts this course's Go toolchain (v5.7 needs go >= 1.26.10).
 COMPOSE_MODULE = "github.com/docker/compose/v5"
 COMPOSE_VERSION = "v5.6.0"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "containers-course" / "bin"
+CACHE = config.cache_dir("bin")
 PLUGIN_DIR = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "cli-plugins"
 
 
@@ -49,7 +50,11 @@ def build_compose(dest: Path) -> Path:
                        "docker-compose-plugin package from Docker's repository), or install Go and rerun `make setup`.")
     print(f"building docker compose {COMPOSE_VERSION} from the Go module proxy (a minute or two) ...", flush=True)
     info = subprocess.run(["go", "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True)
+    if info.returncode != 0:
+        raise LabError(f"Go could not download {COMPOSE_MODULE}@{COMPOSE_VERSION} "
+                       f"({(info.stderr.strip().splitlines() or ['no output'])[-1]}).",
+                       "check that Go can reach its module proxy (GOPROXY), then rerun `make setup`.")
     src = Path(json.loads(info.stdout)["Dir"])
     with tempfile.TemporaryDirectory(prefix="compose-src-") as tmp:
         work = Path(tmp) / "compose"
@@ -58,8 +63,11 @@ def build_compose(dest: Path) -> Path:
             p.chmod(p.stat().st_mode | 0o200)
         dest.parent.mkdir(parents=True, exist_ok=True)
         ldflags = f"-s -w -X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
-        subprocess.run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(dest), "./cmd"],
-                       cwd=work, check=True, env={**os.environ, "CGO_ENABLED": "0"})
+        done = subprocess.run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(dest), "./cmd"],
+                              cwd=work, env={**os.environ, "CGO_ENABLED": "0"})
+        if done.returncode != 0:
+            raise LabError(f"Building docker compose {COMPOSE_VERSION} failed (go build exited {done.returncode}).",
+                           "read the compiler output above; a Go older than the module's go.mod asks for is the usual cause.")
     return dest
 
 
