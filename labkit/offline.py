@@ -86,14 +86,21 @@ def build_one(img: catalogue.Image, force: bool = False) -> str:
                         "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                         str(tarball), img.ref], check=True, stdout=subprocess.DEVNULL)
         return "built"
-    # The classic builder: BuildKit would want a frontend image from a registry for some syntax.
-    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
-    proc = subprocess.run(["docker", "build", "--label", _label(img), "-t", img.ref, str(RECIPES / img.recipe)],
-                          env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise LabError(f"Building the offline {img.ref} failed: {proc.stdout[-400:]}{proc.stderr[-400:]}",
-                       "check that containers can reach the Debian mirror over HTTP, then rerun.")
+    classic_build(RECIPES / img.recipe, img.ref, img.ref)
     return "built"
+
+
+def classic_build(context: Path, ref: str, equivalent_of: str, build_args: dict[str, str] | None = None) -> None:
+    """`docker build` with the classic builder: BuildKit would want a frontend image from a
+    registry for some syntax. The image is labelled as the offline equivalent of `equivalent_of`."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    cmd = ["docker", "build", "--label", f"{catalogue.OFFLINE_LABEL}={equivalent_of}", "-t", ref]
+    for key, value in (build_args or {}).items():
+        cmd += ["--build-arg", f"{key}={value}"]
+    proc = subprocess.run(cmd + [str(context)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise LabError(f"Building the offline {ref} failed: {proc.stdout[-600:]}{proc.stderr[-400:]}",
+                       "check that containers can reach the Debian mirror over HTTP, then rerun.")
 
 
 def build_all(force: bool = False, refs: list[str] | None = None) -> list[tuple[str, str, float]]:

@@ -1,0 +1,164 @@
+"""The course's kind cluster: create, reuse, delete, and the one safe way to reach it.
+
+Safety first: the labs never use the learner's current kube context. Each lab gets a kubeconfig
+of its own that holds exactly one context, the course cluster's (or, when the learner opts in
+with LABKIT_KUBE_CONTEXT, the context they named), so a lab cannot create or delete anything in a
+production cluster a learner's kubeconfig happens to point at.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from labkit import config, progress
+from labkit import cluster_parts as parts
+from labkit.errors import LabError
+
+CONFIG_FILE = config.REPO / "kind-config.yaml"
+OPT_IN = "LABKIT_KUBE_CONTEXT"
+
+
+class ClusterMissing(LabError):
+    pass
+
+
+class WrongContext(LabError):
+    pass
+
+
+# --- tools --------------------------------------------------------------------------------------
+def tool(name: str) -> str:
+    """kind or kubectl: on PATH, next to this Python, or built by `labkit cluster build`."""
+    from labkit import offline_cluster
+
+    candidates = [shutil.which(name), str(Path(sys.executable).parent / name)]
+    program = "kind" if name == "kind" else "kubernetes"
+    candidates.append(str(offline_cluster.BIN / parts.program(program).key / name))
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise LabError(f"`{name}` is not installed.",
+                   f"run `make setup` (it builds {name} {parts.KIND_VERSION if name == 'kind' else parts.K8S_VERSION} "
+                   f"when Go is available) or install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
+
+
+def kind(*args: str, capture: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("kind"), *args], capture_output=capture, text=True)
+
+
+# --- state --------------------------------------------------------------------------------------
+def exists(name: str = parts.CLUSTER_NAME) -> bool:
+    done = kind("get", "clusters")
+    return name in done.stdout.split()
+
+
+def offline_node_image() -> bool:
+    from labkit import offline
+
+    return offline.is_offline_build(parts.NODE_IMAGE)
+
+
+def chosen_context() -> str:
+    return os.environ.get(OPT_IN) or parts.CONTEXT
+
+
+def current_context() -> str | None:
+    done = subprocess.run([tool("kubectl"), "config", "current-context"], capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
+def kubeconfig(refresh: bool = False) -> Path:
+    """A kubeconfig with the one context the labs may use; written under the workspace."""
+    path = config.workspace_root() / ".labkit" / "kubeconfig"
+    if path.exists() and not refresh:
+        return path
+    context = chosen_context()
+    if context == parts.CONTEXT:
+        if not exists():
+            raise ClusterMissing("The course cluster (kind `containers-course`) is not running.",
+                                 "run `make cluster` (a few minutes the first time), then rerun this cell.")
+        done = kind("get", "kubeconfig", "--name", parts.CLUSTER_NAME)
+    else:
+        # The learner opted in to another cluster: copy just that context.
+        done = subprocess.run([tool("kubectl"), "config", "view", "--minify", "--flatten", "--context", context],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        raise WrongContext(f"Could not read the kube context `{context}`: {done.stderr.strip()[-200:]}",
+                           f"check `kubectl config get-contexts`, or unset {OPT_IN} to use the course cluster.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(done.stdout)
+    path.chmod(0o600)
+    return path
+
+
+def guard_current_context() -> str:
+    """For commands a learner types in their own terminal: say when kubectl points elsewhere."""
+    current = current_context()
+    if current != chosen_context():
+        raise WrongContext(f"kubectl's current context is `{current}`, not the course cluster `{chosen_context()}`.",
+                           f"run `kubectl config use-context {chosen_context()}` (labs use their own kubeconfig "
+                           f"and never act on `{current}`).")
+    return current
+
+
+def api_client():
+    """A kubernetes.client.ApiClient bound to the course context, never the current one."""
+    from kubernetes import config as kconfig
+
+    return kconfig.new_client_from_config(config_file=str(kubeconfig()), context=None)
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+def create(log=print) -> str:
+    """Create the course cluster unless it exists; wait until every node and system pod is ready."""
+    if exists():
+        log(f"kind cluster {parts.CLUSTER_NAME} already exists: reusing it")
+        kubeconfig(refresh=True)
+        wait_ready()
+        return "reused"
+    cmd = [tool("kind"), "create", "cluster", "--config", str(CONFIG_FILE)]
+    if offline_node_image():
+        cmd += ["--image", parts.NODE_IMAGE]
+        log(f"using the locally built node image {parts.NODE_IMAGE} (no registry needed)")
+    done = subprocess.run(cmd)
+    if done.returncode != 0:
+        raise LabError(f"`kind create cluster` failed (exit {done.returncode}); its output is above.",
+                       "run `labkit doctor`; `kind export logs` shows the nodes' logs. `make cluster-down` "
+                       "removes a half-created cluster.")
+    kubeconfig(refresh=True)
+    wait_ready()
+    return "created"
+
+
+def delete(log=print) -> bool:
+    if not exists():
+        log(f"no kind cluster {parts.CLUSTER_NAME}: nothing to delete")
+        return False
+    kind("delete", "cluster", "--name", parts.CLUSTER_NAME, capture=False)
+    path = config.workspace_root() / ".labkit" / "kubeconfig"
+    path.unlink(missing_ok=True)
+    return True
+
+
+def wait_ready(timeout: float = 600) -> None:
+    """Nodes Ready and every kube-system pod ready, with a progress bar."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client())
+
+    def state():
+        nodes = core.list_node().items
+        ready_nodes = sum(_condition(n.status.conditions, "Ready") for n in nodes)
+        pods = core.list_namespaced_pod("kube-system").items
+        ready_pods = sum(_condition(p.status.conditions, "Ready") for p in pods)
+        done = bool(nodes) and ready_nodes == len(nodes) and bool(pods) and ready_pods == len(pods)
+        return done, f"nodes {ready_nodes}/{len(nodes)} ready, system pods {ready_pods}/{len(pods)}"
+
+    progress.wait_until(state, timeout=timeout, what="cluster ready")
+
+
+def _condition(conditions, kind: str) -> bool:
+    return any(c.type == kind and c.status == "True" for c in conditions or [])

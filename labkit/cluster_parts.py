@@ -1,0 +1,122 @@
+"""Every piece of the course cluster, pinned in one place.
+
+Learners run kind's own node image (the one the pinned kind release names). Where no registry
+can be reached, `labkit cluster build` makes an equivalent node image from these pins: Go programs
+built from the Go module proxy, container images assembled from them with the classic builder,
+all under the exact names kubeadm and the add-on manifests use.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labkit.gobuild import GoProgram
+
+KIND_VERSION = "v0.32.0"
+K8S_VERSION = "v1.36.1"
+# The image kind v0.32.0 names by default (pkg/apis/config/defaults/image.go).
+NODE_IMAGE = "kindest/node:v1.36.1"
+CLUSTER_NAME = "containers-course"
+CONTEXT = f"kind-{CLUSTER_NAME}"
+
+ETCD_VERSION = "v3.6.8"
+COREDNS_VERSION = "v1.14.2"
+PAUSE_VERSION = "3.10.2"
+CONTAINERD_VERSION = "v2.3.1"
+RUNC_VERSION = "v1.4.2"
+CRICTL_VERSION = "v1.36.0"
+CNI_PLUGINS_VERSION = "v1.9.1"
+METRICS_SERVER_VERSION = "v0.8.0"
+METALLB_VERSION = "v0.15.2"
+LOCAL_PATH_VERSION = "v0.0.30"
+NETPOL_VERSION = "v0.8.0"
+
+# Kubernetes' staging modules are published as v0.<minor>.<patch> of the same release.
+_STAGING = """api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
+cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api cri-client
+cri-streaming csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms kube-aggregator
+kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission
+sample-apiserver sample-cli-plugin sample-controller streaming""".split()
+
+
+def _k8s_ldflags(version: str) -> str:
+    major, minor = version.lstrip("v").split(".")[:2]
+    flags = []
+    # kubeadm compares its own version with the cluster's, so the binaries must report the real one.
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}",
+                  f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean",
+                  f"-X {pkg}.buildDate=1970-01-01T00:00:00Z"]
+    return "all=" + " ".join(flags) + " -s -w"
+
+
+K8S_COMMANDS = ("kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager",
+                "kube-scheduler", "kube-proxy")
+
+PROGRAMS: tuple[GoProgram, ...] = (
+    GoProgram("kind", "sigs.k8s.io/kind", KIND_VERSION, {"kind": "sigs.k8s.io/kind"}, ldflags="-s -w"),
+    GoProgram("kubernetes", "k8s.io/kubernetes", K8S_VERSION,
+              {c: f"k8s.io/kubernetes/cmd/{c}" for c in K8S_COMMANDS}, ldflags=_k8s_ldflags(K8S_VERSION),
+              replaces={f"k8s.io/{m}": "v0." + K8S_VERSION.split(".", 1)[1] for m in _STAGING}),
+    GoProgram("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION,
+              {"etcd": "go.etcd.io/etcd/server/v3", "etcdctl": "go.etcd.io/etcd/etcdctl/v3"},
+              ldflags="-s -w", requires={"go.etcd.io/etcd/etcdctl/v3": ETCD_VERSION}),
+    GoProgram("coredns", "github.com/coredns/coredns", COREDNS_VERSION,
+              {"coredns": "github.com/coredns/coredns"}, ldflags="-s -w"),
+    GoProgram("containerd", "github.com/containerd/containerd/v2", CONTAINERD_VERSION,
+              {c: f"github.com/containerd/containerd/v2/cmd/{c}" for c in ("containerd", "containerd-shim-runc-v2", "ctr")},
+              ldflags=f"-s -w -X github.com/containerd/containerd/v2/version.Version={CONTAINERD_VERSION}",
+              tags="no_btrfs no_devmapper no_zfs"),
+    # runc filters system calls with libseccomp, through cgo: the build host needs libseccomp-dev.
+    GoProgram("runc", "github.com/opencontainers/runc", RUNC_VERSION, {"runc": "github.com/opencontainers/runc"},
+              ldflags=f"-s -w -X main.version={RUNC_VERSION.lstrip('v')}", tags="seccomp urfave_cli_no_docs", cgo=True),
+    GoProgram("crictl", "sigs.k8s.io/cri-tools", CRICTL_VERSION, {"crictl": "sigs.k8s.io/cri-tools/cmd/crictl"},
+              ldflags=f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={CRICTL_VERSION}"),
+    GoProgram("cni-plugins", "github.com/containernetworking/plugins", CNI_PLUGINS_VERSION,
+              {p.rsplit("/", 1)[1]: f"github.com/containernetworking/plugins/plugins/{p}"
+               for p in ("ipam/host-local", "main/loopback", "main/ptp", "meta/portmap")},
+              ldflags="-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion="
+                      + CNI_PLUGINS_VERSION),
+    GoProgram("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
+              {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"}, ldflags="-s -w"),
+    GoProgram("metallb", "go.universe.tf/metallb", METALLB_VERSION,
+              {"controller": "go.universe.tf/metallb/controller", "speaker": "go.universe.tf/metallb/speaker"},
+              ldflags="-s -w"),
+    GoProgram("local-path-provisioner", "github.com/rancher/local-path-provisioner", LOCAL_PATH_VERSION,
+              {"local-path-provisioner": "github.com/rancher/local-path-provisioner"}, ldflags="-s -w"),
+    GoProgram("kube-network-policies", "sigs.k8s.io/kube-network-policies", NETPOL_VERSION,
+              {"netpol": "sigs.k8s.io/kube-network-policies/cmd"}, ldflags="-s -w"),
+)
+
+
+def program(name: str) -> GoProgram:
+    return next(p for p in PROGRAMS if p.name == name)
+
+
+@dataclass(frozen=True)
+class ClusterImage:
+    ref: str                          # the exact name kubeadm or a manifest asks for
+    binaries: tuple[str, ...]         # built programs copied into the image
+    dest: str = "/usr/local/bin"      # where they go
+    entrypoint: str = ""              # for images whose manifests pass only args
+    packages: tuple[str, ...] = ()    # Debian packages; none means FROM scratch
+
+
+_REG = "registry.k8s.io"
+PODNET_IMAGE = "course/kind-podnet:1"
+CLUSTER_IMAGES: tuple[ClusterImage, ...] = (
+    ClusterImage(f"{_REG}/pause:{PAUSE_VERSION}", ("pause",), "/", "/pause"),
+    ClusterImage(f"{_REG}/kube-apiserver:{K8S_VERSION}", ("kube-apiserver",)),
+    ClusterImage(f"{_REG}/kube-controller-manager:{K8S_VERSION}", ("kube-controller-manager",)),
+    ClusterImage(f"{_REG}/kube-scheduler:{K8S_VERSION}", ("kube-scheduler",)),
+    ClusterImage(f"{_REG}/kube-proxy:{K8S_VERSION}", ("kube-proxy",), packages=("iptables", "conntrack", "nftables")),
+    ClusterImage(f"{_REG}/etcd:{ETCD_VERSION.lstrip('v')}-0", ("etcd", "etcdctl")),
+    ClusterImage(f"{_REG}/coredns/coredns:{COREDNS_VERSION}", ("coredns",), "/", "/coredns"),
+    ClusterImage(f"{_REG}/metrics-server/metrics-server:{METRICS_SERVER_VERSION}", ("metrics-server",), "/",
+                 "/metrics-server"),
+    ClusterImage(f"quay.io/metallb/controller:{METALLB_VERSION}", ("controller",), "/", "/controller"),
+    ClusterImage(f"quay.io/metallb/speaker:{METALLB_VERSION}", ("speaker",), "/", "/speaker"),
+    ClusterImage(f"docker.io/rancher/local-path-provisioner:{LOCAL_PATH_VERSION}", ("local-path-provisioner",)),
+    ClusterImage(f"{_REG}/networking/kube-network-policies:{NETPOL_VERSION}", ("netpol",), "/bin"),
+    # The offline node's pod network: routes between nodes' pod ranges (see default-cni.yaml).
+    ClusterImage(PODNET_IMAGE, ("kubectl",), packages=("iproute2", "iptables")),
+)

@@ -1,0 +1,191 @@
+"""Build the course cluster with no container registry: binaries, images, a kind node image.
+
+Three stages, each cached outside the checkout and keyed by version, so a second run is quick:
+1. Go programs from the module proxy (cluster_parts.PROGRAMS) -> ~/.cache/containers-course/cluster/<k8s>/bin
+2. the images a node preloads, FROM scratch or FROM the offline Debian image, classic builder
+3. the node image: a Debian bookworm root filesystem with systemd, our containerd/kubelet set-up
+   (labkit/offline/kind-node), the binaries, and every image from stage 2 imported into
+   containerd's k8s.io namespace, committed as cluster_parts.NODE_IMAGE.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from labkit import catalogue, config, gobuild, offline
+from labkit import cluster_parts as parts
+from labkit.errors import LabError
+
+RECIPES = Path(__file__).parent / "offline" / "cluster"
+NODE_FILES = Path(__file__).parent / "offline" / "kind-node"
+CACHE = config.cache_dir("cluster") / parts.K8S_VERSION
+BIN = CACHE / "bin"
+# A label on everything built here, so `labkit cluster images` can tell it from the real thing.
+BUILT_LABEL = catalogue.OFFLINE_LABEL
+
+
+def build_binaries(log=print) -> dict[str, Path]:
+    """Every Go program the cluster needs; returns output name -> path."""
+    found: dict[str, Path] = {}
+    src = config.cache_dir("cluster") / "src"
+    for program in parts.PROGRAMS:
+        started = time.monotonic()
+        outputs = gobuild.build(program, BIN / program.key, src, log=log)
+        log(f"{program.key}: ready ({time.monotonic() - started:.0f} s)")
+        found.update(outputs)
+    found["pause"] = build_pause(log)
+    return found
+
+
+def build_pause(log=print) -> Path:
+    """The sandbox ("pause") binary is C, shipped in the Kubernetes module; link it statically."""
+    out = BIN / f"pause-{parts.PAUSE_VERSION}" / "pause"
+    if out.exists():
+        return out
+    if shutil.which("gcc") is None:
+        raise LabError("gcc is missing, and the pause container's binary is a small C program.",
+                       "install it (`sudo apt-get install gcc libc6-dev`) and rerun.")
+    src = gobuild.module_dir("k8s.io/kubernetes", parts.K8S_VERSION) / "build/pause/linux/pause.c"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION=v" + parts.PAUSE_VERSION,
+                    "-o", str(out), str(src)], check=True)
+    subprocess.run(["strip", str(out)], check=True)
+    log(f"pause {parts.PAUSE_VERSION}: ready")
+    return out
+
+
+def _dockerfile(image: parts.ClusterImage) -> str:
+    lines = ["FROM scratch"] if not image.packages else [
+        "FROM debian:bookworm-slim",
+        "RUN apt-get update -q && apt-get install -y -q --no-install-recommends "
+        + " ".join(image.packages) + " && rm -rf /var/lib/apt/lists/*"]
+    lines += [f"COPY bin/ {image.dest}/",
+              "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"]
+    if image.entrypoint:
+        lines.append(f'ENTRYPOINT ["{image.entrypoint}"]')
+    return "\n".join(lines) + "\n"
+
+
+def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> list[str]:
+    """The images every node preloads, under the names kubeadm and the manifests use."""
+    for image in parts.CLUSTER_IMAGES:
+        if not force and offline.is_offline_build(image.ref):
+            continue
+        if offline.present(image.ref) and not offline.is_offline_build(image.ref):
+            log(f"{image.ref}: the real image is present, kept")
+            continue
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="cluster-image-") as tmp:
+            context = Path(tmp)
+            (context / "bin").mkdir()
+            for name in image.binaries:
+                shutil.copy2(binaries[name], context / "bin" / name)
+            (context / "Dockerfile").write_text(_dockerfile(image))
+            offline.classic_build(context, image.ref, image.ref)
+        log(f"{image.ref}: built ({time.monotonic() - started:.0f} s)")
+    # The storage helper pod runs the Debian image the course already has.
+    return [i.ref for i in parts.CLUSTER_IMAGES] + [catalogue.DEBIAN.ref]
+
+
+NODE_BASE = "course/kind-node-base:" + parts.K8S_VERSION
+NODE_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "kubeadm", "kubelet", "kubectl")
+CNI_BINARIES = ("host-local", "loopback", "ptp", "portmap")
+
+
+def build_node_base(binaries: dict[str, Path], force: bool = False, log=print) -> None:
+    """Stage 3a: root filesystem, systemd units, containerd and Kubernetes binaries."""
+    if not force and offline.present(NODE_BASE):
+        return
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kind-node-") as tmp:
+        context = Path(tmp)
+        shutil.copytree(NODE_FILES, context, dirs_exist_ok=True)
+        for folder, names in (("bin", NODE_BINARIES), ("cni", CNI_BINARIES)):
+            (context / folder).mkdir()
+            for name in names:
+                shutil.copy2(binaries[name], context / folder / name)
+        offline.classic_build(context, NODE_BASE, parts.NODE_IMAGE,
+                              {"KIND_VERSION_FILE": parts.K8S_VERSION})
+    log(f"{NODE_BASE}: built ({time.monotonic() - started:.0f} s)")
+
+
+def build_node_image(refs: list[str], force: bool = False, log=print) -> None:
+    """Stage 3b: start the base privileged (as kind will), import every image into containerd's
+    k8s.io namespace without unpacking (the CRI unpacks on first use, on the node's own /var),
+    then commit the result as the node image kind is told to use."""
+    if not force and offline.is_offline_build(parts.NODE_IMAGE):
+        return
+    started = time.monotonic()
+    name = "course-kind-node-build"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    subprocess.run(["docker", "run", "-d", "--name", name, "--privileged", "--entrypoint", "sleep",
+                    NODE_BASE, "infinity"], check=True, capture_output=True)
+    try:
+        subprocess.run(["docker", "exec", "-d", name, "sh", "-c",
+                        "containerd >/var/log/containerd-build.log 2>&1"], check=True)
+        _exec(name, "for i in $(seq 50); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.2; done; "
+                    "cat /var/log/containerd-build.log; exit 1")
+        for ref in refs:
+            save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
+            subprocess.run(["docker", "exec", "-i", name, "ctr", "--namespace=k8s.io", "images", "import",
+                            "--label=io.cri-containerd.pinned=pinned", "--all-platforms", "--no-unpack",
+                            "--digests", "-"], stdin=save.stdout, check=True, capture_output=True)
+            if save.wait() != 0:
+                raise LabError(f"`docker save {ref}` failed.", "rerun `labkit cluster build`.")
+        listed = _exec(name, "ctr --namespace=k8s.io images list -q")
+        missing = [r for r in refs if _containerd_name(r) not in listed.split()]
+        if missing:
+            raise LabError(f"containerd in the node image does not list {', '.join(missing)}.",
+                           "rerun `labkit cluster build --force`.")
+        _exec(name, "pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done; "
+                    "rm -f /var/log/containerd-build.log")
+        subprocess.run(["docker", "commit",
+                        "--change", 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
+                        "--change", "CMD []",
+                        "--change", f"LABEL {BUILT_LABEL}={parts.NODE_IMAGE}",
+                        name, parts.NODE_IMAGE], check=True, capture_output=True)
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    log(f"{parts.NODE_IMAGE}: built with {len(refs)} images preloaded ({time.monotonic() - started:.0f} s)")
+
+
+def _containerd_name(ref: str) -> str:
+    """The name containerd gives a `docker save`d image: fully qualified, like kubeadm's."""
+    first = ref.split("/", 1)[0]
+    if "/" not in ref:
+        ref = f"docker.io/library/{ref}"
+    elif "." not in first and ":" not in first and first != "localhost":
+        ref = f"docker.io/{ref}"
+    return ref
+
+
+def _exec(container: str, script: str) -> str:
+    done = subprocess.run(["docker", "exec", container, "sh", "-c", script], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise LabError(f"Preparing the node image failed: {(done.stdout + done.stderr).strip()[-600:]}",
+                       "rerun `labkit cluster build --force`; if it fails again, run `labkit doctor`.")
+    return done.stdout
+
+
+def build_all(force: bool = False, log=print) -> dict[str, float]:
+    """All three stages; returns seconds per stage."""
+    times = {}
+    started = time.monotonic()
+    binaries = build_binaries(log)
+    times["binaries"] = time.monotonic() - started
+    started = time.monotonic()
+    offline.build_all(refs=[catalogue.DEBIAN.ref])
+    refs = build_images(binaries, force, log)
+    times["images"] = time.monotonic() - started
+    started = time.monotonic()
+    build_node_base(binaries, force, log)
+    build_node_image(refs, force, log)
+    times["node image"] = time.monotonic() - started
+    return times
+
+
+if __name__ == "__main__":
+    print(build_all())
