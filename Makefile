@@ -5,12 +5,16 @@ BIN    := $(VENV)/bin
 # Test runs are headless (failed checks raise) and use a workspace of their own, never the learner's.
 TEST_ENV := LABKIT_HEADLESS=1 LABKIT_WORKSPACE=$(CURDIR)/.test-workspace
 
-.PHONY: help setup lab doctor test test-unit test-labs site serve offline-images bench clean-labs
+.PHONY: help setup lab doctor test test-unit test-labs test-cluster site serve offline-images bench clean-labs \
+        cluster cluster-down cluster-images
 
 help:
 	@echo "make lab             set everything up and open the labs in JupyterLab"
 	@echo "make test            unit tests, every lab (solved, unsolved, twice), cleanup, site build"
 	@echo "make offline-images  build the course's images locally (no registry needed; root: debootstrap)"
+	@echo "make cluster         create (or reuse) the course's kind cluster with its add-ons (labs 05-11)"
+	@echo "make cluster-down    delete it"
+	@echo "make cluster-images  offline: build kind's node image from Go sources and Debian packages"
 	@echo "make doctor          is this machine ready?     make bench   print timings"
 	@echo "make site / serve    build / preview the course website"
 	@echo "make clean-labs      remove everything the labs created (labelled resources only)"
@@ -39,7 +43,18 @@ offline-images: $(BIN)/labkit
 test-unit: $(BIN)/labkit
 	$(BIN)/pytest tests/unit
 
-test-labs: setup
+cluster: setup
+	$(BIN)/labkit cluster up
+
+cluster-down: $(BIN)/labkit
+	$(BIN)/labkit cluster down
+
+# Offline (CI, classrooms without a registry): everything from the Go module proxy and Debian.
+# EXPORT=dir also writes the node image as an archive to hand out.
+cluster-images: $(BIN)/labkit
+	$(BIN)/labkit cluster build $(if $(EXPORT),--export $(EXPORT))
+
+test-labs: setup cluster
 	$(TEST_ENV) $(BIN)/pytest --nbval-lax -p no:cacheprovider labs/
 	$(TEST_ENV) $(BIN)/pytest tests/labs
 	$(BIN)/labkit leftovers
@@ -50,7 +65,10 @@ site: $(BIN)/labkit
 serve: $(BIN)/labkit
 	$(BIN)/mkdocs serve
 
-test: test-unit test-labs site
+test-cluster: cluster
+	$(TEST_ENV) $(BIN)/pytest tests/cluster
+
+test: test-unit test-labs test-cluster site
 
 bench: setup
 	$(TEST_ENV) $(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

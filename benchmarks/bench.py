@@ -1,4 +1,5 @@
-"""Print timings: offline image builds (cold and warm), each lab's run time, check latencies.
+"""Print timings: offline image builds (cold and warm), the offline cluster artefacts (cold and
+warm), cluster creation and its idle memory, each lab's run time, check latencies.
 
 Numbers are printed, never asserted: machines differ. Run with `make bench`.
 """
@@ -33,6 +34,65 @@ def offline_images(cold: bool) -> None:
         results = offline.build_all(force=force)
         print(f"offline images {label}: {time.monotonic() - t0:6.1f} s  "
               + ", ".join(f"{ref} {what} {secs:.1f}s" for ref, what, secs in results))
+
+
+def cluster_figures(cold: bool) -> None:
+    """Offline cluster artefacts cold (empty Go caches, fresh downloads) and warm; cluster create
+    time; memory of the idle cluster's node containers."""
+    import json
+    import subprocess
+    import tempfile
+
+    from labkit import addons, cluster, offline_cluster
+
+    if cold:
+        with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
+            saved = {k: os.environ.get(k) for k in ("GOCACHE", "GOMODCACHE", "XDG_CACHE_HOME")}
+            os.environ.update(GOCACHE=f"{tmp}/gocache", GOMODCACHE=f"{tmp}/gomod", XDG_CACHE_HOME=f"{tmp}/cache")
+            bin_dir, offline_cluster.BIN = offline_cluster.BIN, Path(tmp) / "bin"
+            try:
+                t0 = time.monotonic()
+                times = offline_cluster.build_all(force=True, log=lambda *a: None)
+                print(f"offline cluster cold: {time.monotonic() - t0:6.1f} s  "
+                      + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+            finally:
+                offline_cluster.BIN = bin_dir
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+                subprocess.run(["chmod", "-R", "u+w", tmp])  # Go's module cache is read-only
+    t0 = time.monotonic()
+    times = offline_cluster.build_all(log=lambda *a: None)
+    print(f"offline cluster warm: {time.monotonic() - t0:6.1f} s  " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        cluster.delete()
+    t0 = time.monotonic()
+    cluster.create(log=lambda *a: None)
+    created = time.monotonic() - t0
+    t0 = time.monotonic()
+    addons.install(log=lambda *a: None)
+    print(f"cluster create: {created:5.1f} s (nodes and system pods ready), add-ons {time.monotonic() - t0:5.1f} s")
+    time.sleep(60)  # let start-up settle before measuring idle memory
+    names = subprocess.run(["docker", "ps", "--format", "{{.Names}}", "--filter",
+                            f"label=io.x-k8s.kind.cluster={cluster.parts.CLUSTER_NAME}"],
+                           capture_output=True, text=True).stdout.split()
+    stats = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{json .}}", *names],
+                           capture_output=True, text=True).stdout.splitlines()
+    usage = {json.loads(line)["Name"]: json.loads(line)["MemUsage"].split(" / ")[0] for line in stats}
+    total = sum(_bytes(v) for v in usage.values())
+    print(f"cluster idle memory: {total / 2**20:6.0f} MiB in all ("
+          + ", ".join(f"{k} {v}" for k, v in sorted(usage.items())) + ")")
+
+
+def _bytes(text: str) -> float:
+    units = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * units[unit]
+    return float(text)
 
 
 def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> None:
@@ -82,6 +142,7 @@ def main() -> None:
     import tempfile
 
     offline_images(cold="--cold" in sys.argv)
+    cluster_figures(cold="--cold" in sys.argv)
     with tempfile.TemporaryDirectory() as tmp:
         for lab in labs.LABS.values():
             lab_timings(lab, Path(tmp), keep=lab.id == "03")

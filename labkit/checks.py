@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from labkit import config, daemon, render
 from labkit.config import LABEL_LAB
-from labkit.errors import LabError
+from labkit.errors import LabError, translate
 
 
 class CheckFailed(AssertionError):
@@ -88,8 +88,12 @@ class Checks:
             return Result(check, True, message)
         except CheckFailed as failed:
             return Result(check, False, failed.message, failed.hint)
-        except LabError as err:
-            # The environment, not the learner's work, is wrong (daemon down...): same card, its fix as hint.
+        except Exception as exc:
+            # The environment, not the learner's work, is wrong (daemon down, cluster gone...): same
+            # card, its fix as hint. Anything else is a bug in the check and keeps its traceback.
+            err = translate(exc)
+            if err is None:
+                raise
             return Result(check, False, err.problem, err.fix)
 
 

@@ -17,6 +17,7 @@ class Removed:
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         parts = [f"{len(v)} {k}" for k, v in vars(self).items() if v]
@@ -67,6 +68,26 @@ def _owned(kind: str, lab: str | None) -> list:
     return list(found.values())
 
 
+def _namespaces(lab: str | None) -> tuple[object, list[str]]:
+    """(CoreV1Api, names) of the namespaces cluster labs created, found by their labels. Nothing
+    when no cluster lab is concerned or there is no cluster to look in."""
+    from labkit import cluster, labs
+    from labkit.errors import LabError
+
+    if not any(labs.get(i).cluster for i in _lab_ids(lab)):
+        return None, []
+    try:
+        if not cluster.exists() and cluster.chosen_context() == cluster.parts.CONTEXT:
+            return None, []
+        from kubernetes import client
+
+        core = client.CoreV1Api(cluster.api_client())
+        found = core.list_namespace(label_selector=",".join(label_filter(lab))).items
+    except LabError:
+        return None, []
+    return core, [n.metadata.name for n in found]
+
+
 def leftovers(lab: str | None = None) -> dict[str, list[str]]:
     """Names of the resources the course (or one lab) created that are still present."""
     return {
@@ -74,7 +95,21 @@ def leftovers(lab: str | None = None) -> dict[str, list[str]]:
         "networks": [x.name for x in _owned("networks", lab)],
         "volumes": [x.name for x in _owned("volumes", lab)],
         "images": [x.tags[0] if x.tags else x.short_id for x in _owned("images", lab) if owned_image(x)],
+        "namespaces": _namespaces(lab)[1],
     }
+
+
+def _remove_namespaces(lab: str | None, done: "Removed") -> None:
+    """Delete the lab's namespaces (and so everything in them) and wait until they are gone."""
+    from labkit import progress
+
+    core, names = _namespaces(lab)
+    for name in names:
+        core.delete_namespace(name)
+        done.namespaces.append(name)
+    if names:
+        progress.wait_until(lambda: (not _namespaces(lab)[1], "terminating"), what="namespaces deleted",
+                            timeout=180, interval=1)
 
 
 def remove(lab: str | None = None) -> Removed:
@@ -116,4 +151,5 @@ def remove(lab: str | None = None) -> Removed:
             pass  # gone already, or still a parent of something else
     for path in remembered:
         path.unlink(missing_ok=True)
+    _remove_namespaces(lab, done)
     return done

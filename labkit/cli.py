@@ -17,8 +17,12 @@ from labkit.errors import LabError
 def cmd_doctor(args) -> int:
     from labkit import preflight
 
+    return _print_findings(preflight.run())
+
+
+def _print_findings(findings) -> int:
     worst = 0
-    for f in preflight.run():
+    for f in findings:
         mark = "✔" if f.ok else ("✘" if f.required else "!")
         print(f"{mark} {f.name:34} {f.detail}")
         if f.fix and (not f.ok or "first use" in f.detail):
@@ -103,6 +107,34 @@ def cmd_tools(args) -> int:
     from labkit import tools
 
     print(f"docker compose {tools.ensure_compose()}")
+    for name, where in tools.ensure_cluster_tools().items():
+        print(f"{name}: {where}")
+    return 0
+
+
+def cmd_cluster(args) -> int:
+    from labkit import addons, cluster, offline_cluster
+    from labkit import cluster_parts as parts
+
+    if args.action == "build":
+        times = offline_cluster.build_all(force=args.force)
+        print("offline cluster artefacts ready: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+        if args.export:
+            print(f"archive for classrooms: {offline_cluster.export(args.export)}")
+    elif args.action == "up":
+        cluster.create()
+        addons.install()
+        print(f"cluster {parts.CLUSTER_NAME} ready (context {parts.CONTEXT}); kubeconfig for the labs: "
+              f"{cluster.kubeconfig()}")
+    elif args.action == "down":
+        cluster.delete()
+    elif args.action == "load":
+        for ref in args.images:
+            cluster.load_image(ref)
+    else:  # status
+        from labkit import preflight
+
+        return _print_findings(preflight.cluster_findings())
     return 0
 
 
@@ -132,6 +164,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="rebuild offline images that exist")
     s.add_argument("--refs", action="store_true", help="print just the image references")
     s.set_defaults(func=cmd_images)
+    s = sub.add_parser("cluster", help="the course's kind cluster: up, down, status, load IMAGE..., "
+                                       "build (offline node image, no registry)")
+    s.add_argument("action", choices=["up", "down", "status", "load", "build"])
+    s.add_argument("images", nargs="*", help="for `load`: local images to make available in the cluster")
+    s.add_argument("--force", action="store_true", help="for `build`: rebuild what exists")
+    s.add_argument("--export", metavar="DIR", help="for `build`: also write the node image as an archive to hand out")
+    s.set_defaults(func=cmd_cluster)
     sub.add_parser("wheels", help="download the sample apps' wheelhouses").set_defaults(func=cmd_wheels)
     sub.add_parser("tools", help="find or install the tools the labs drive (Docker Compose v2)").set_defaults(
         func=cmd_tools)

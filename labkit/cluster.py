@@ -31,10 +31,11 @@ class WrongContext(LabError):
 
 # --- tools --------------------------------------------------------------------------------------
 def tool(name: str) -> str:
-    """kind or kubectl: on PATH, next to this Python, or built by `labkit cluster build`."""
+    """kind or kubectl: next to this Python (where `make setup` puts pinned builds), on PATH, or
+    built by `labkit cluster build`."""
     from labkit import offline_cluster
 
-    candidates = [shutil.which(name), str(Path(sys.executable).parent / name)]
+    candidates = [str(Path(sys.executable).parent / name), shutil.which(name)]
     program = "kind" if name == "kind" else "kubernetes"
     candidates.append(str(offline_cluster.BIN / parts.program(program).key / name))
     for path in candidates:
@@ -63,6 +64,11 @@ def offline_node_image() -> bool:
 
 def chosen_context() -> str:
     return os.environ.get(OPT_IN) or parts.CONTEXT
+
+
+def on_kind() -> bool:
+    """The labs act on the course's kind cluster (not on a cluster the learner opted in to)."""
+    return chosen_context() == parts.CONTEXT
 
 
 def current_context() -> str | None:
@@ -162,3 +168,36 @@ def wait_ready(timeout: float = 600) -> None:
 
 def _condition(conditions, kind: str) -> bool:
     return any(c.type == kind and c.status == "True" for c in conditions or [])
+
+
+# --- images -------------------------------------------------------------------------------------
+REGISTRY_ENV = "LABKIT_REGISTRY"
+
+
+def load_image(ref: str, log=print) -> str:
+    """Make a local image available to the cluster's nodes. On kind: `kind load` (no registry).
+    On another cluster the learner opted in to: push it to the registry named in LABKIT_REGISTRY
+    and return the pushed reference, which manifests must then use."""
+    if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0:
+        raise LabError(f"The image {ref} is not in your local Docker, so it cannot be given to the cluster.",
+                       f"build or pull it first (`docker pull {ref}`; offline: `make offline-images`), then rerun.")
+    if on_kind():
+        # kind skips the nodes that have this image already, so loading again is cheap.
+        done = kind("load", "docker-image", ref, "--name", parts.CLUSTER_NAME)
+        if done.returncode != 0:
+            raise LabError(f"`kind load docker-image {ref}` failed: {done.stderr.strip()[-300:]}",
+                           f"check that the image exists (`docker image ls {ref}`) and the cluster runs (`make cluster`).")
+        log(f"{ref} loaded into the kind nodes")
+        return ref
+    registry = os.environ.get(REGISTRY_ENV)
+    if not registry:
+        raise LabError(f"The cluster `{chosen_context()}` is not kind, so local images must go through a registry.",
+                       f"set {REGISTRY_ENV} to a registry that cluster pulls from (e.g. ghcr.io/you) and rerun.")
+    target = f"{registry.rstrip('/')}/{ref.split('/')[-1]}"
+    for cmd in (["docker", "tag", ref, target], ["docker", "push", target]):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise LabError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()[-300:]}",
+                           f"log in to the registry (`docker login {registry.split('/')[0]}`) and rerun.")
+    log(f"{ref} pushed as {target}")
+    return target

@@ -28,7 +28,7 @@ CNI_PLUGINS_VERSION = "v1.9.1"
 METRICS_SERVER_VERSION = "v0.8.0"
 METALLB_VERSION = "v0.15.2"
 LOCAL_PATH_VERSION = "v0.0.30"
-NETPOL_VERSION = "v0.8.0"
+KUBE_ROUTER_VERSION = "v2.1.0"
 
 # Kubernetes' staging modules are published as v0.<minor>.<patch> of the same release.
 _STAGING = """api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
@@ -83,8 +83,10 @@ PROGRAMS: tuple[GoProgram, ...] = (
               ldflags="-s -w"),
     GoProgram("local-path-provisioner", "github.com/rancher/local-path-provisioner", LOCAL_PATH_VERSION,
               {"local-path-provisioner": "github.com/rancher/local-path-provisioner"}, ldflags="-s -w"),
-    GoProgram("kube-network-policies", "sigs.k8s.io/kube-network-policies", NETPOL_VERSION,
-              {"netpol": "sigs.k8s.io/kube-network-policies/cmd"}, ldflags="-s -w"),
+    # NetworkPolicy for the offline node image: kube-router's firewall alone, as k3s embeds it.
+    GoProgram("kube-router", "github.com/cloudnativelabs/kube-router/v2", KUBE_ROUTER_VERSION,
+              {"kube-router": "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"},
+              ldflags=f"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version={KUBE_ROUTER_VERSION}"),
 )
 
 
@@ -116,7 +118,8 @@ CLUSTER_IMAGES: tuple[ClusterImage, ...] = (
     ClusterImage(f"quay.io/metallb/controller:{METALLB_VERSION}", ("controller",), "/", "/controller"),
     ClusterImage(f"quay.io/metallb/speaker:{METALLB_VERSION}", ("speaker",), "/", "/speaker"),
     ClusterImage(f"docker.io/rancher/local-path-provisioner:{LOCAL_PATH_VERSION}", ("local-path-provisioner",)),
-    ClusterImage(f"{_REG}/networking/kube-network-policies:{NETPOL_VERSION}", ("netpol",), "/bin"),
+    ClusterImage(f"docker.io/cloudnativelabs/kube-router:{KUBE_ROUTER_VERSION}", ("kube-router",),
+                 packages=("iptables", "ipset", "conntrack")),
     # The offline node's pod network: routes between nodes' pod ranges (see default-cni.yaml).
     ClusterImage(PODNET_IMAGE, ("kubectl",), packages=("iproute2", "iptables")),
 )

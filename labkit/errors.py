@@ -83,14 +83,63 @@ def explain_docker_error(text: str) -> LabError | None:
     return None
 
 
+def translate(exc: BaseException) -> LabError | None:
+    """A LabError for exceptions the environment causes (cluster API errors, a cluster that does
+    not answer), or None for anything else, which is a bug and keeps its traceback."""
+    if isinstance(exc, LabError):
+        return exc
+    names = {kind.__name__ for kind in type(exc).__mro__}  # kubernetes raises subclasses (NotFoundException...)
+    if "ApiException" in names:
+        from labkit.kube import explain
+
+        return explain(exc)
+    if names & {"MaxRetryError", "NewConnectionError", "ProtocolError"}:
+        return LabError("The course cluster's API server does not answer.",
+                        "start the cluster with `make cluster` (`docker ps` should list its node containers), "
+                        "then rerun this cell.")
+    return None
+
+
+def friendly(func):
+    """For toolkit functions notebook cells call: environment errors (a cluster API error, a cluster
+    that does not answer) leave as one LabError, in headless runs too, where no IPython handler is."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except LabError:
+            raise
+        except Exception as exc:
+            err = translate(exc)
+            if err is None:
+                raise
+            raise err from None
+    return wrapper
+
+
+def _translatable() -> tuple[type, ...]:
+    kinds: list[type] = [LabError]
+    try:
+        from kubernetes.client import ApiException
+        from urllib3.exceptions import MaxRetryError, ProtocolError
+
+        kinds += [ApiException, MaxRetryError, ProtocolError]
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
 def install_handler() -> None:
-    """In IPython, show LabError as its message alone instead of a traceback."""
+    """In IPython, show LabError (and cluster errors, translated) as one message, not a traceback."""
     ip = ipython()
     if ip is None:
         return
 
     def _show(shell, etype, value, tb, tb_offset=None):
-        show_error(value)
-        return ["LabError: " + str(value)]
+        error = translate(value) or value
+        show_error(error)
+        return ["LabError: " + str(error)]
 
-    ip.set_custom_exc((LabError,), _show)
+    ip.set_custom_exc(_translatable(), _show)

@@ -16,14 +16,30 @@ class Lab:
         self.labels = ownership.labels(info.id)
         self.workdir = config.workspace_root() / info.slug
         self._checks: checks.Checks = info.module().checks
+        self._kube = None
 
     # --- environment -------------------------------------------------------------------------
     def shell_env(self) -> dict[str, str]:
         # The environment's bin first, so tools installed with the toolkit (hadolint, kind...) are found
         # even when JupyterLab was started without activating the virtualenv.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        return {"LAB": self.id, "LAB_LABELS": ownership.label_flags(self.id), "LAB_DIR": str(self.workdir), "PATH": path,
-                "COMPOSE_PROJECT_NAME": ownership.compose_project(self.id)}
+        env = {"LAB": self.id, "LAB_LABELS": ownership.label_flags(self.id), "LAB_DIR": str(self.workdir), "PATH": path,
+               "COMPOSE_PROJECT_NAME": ownership.compose_project(self.id)}
+        if self.info.cluster:
+            from labkit import cluster, kube
+
+            # kubectl in the lab's cells sees one context only: the course cluster, never the learner's others.
+            env.update(KUBECONFIG=str(cluster.kubeconfig()), NS=kube.namespace_of(self.id))
+        return env
+
+    @property
+    def kube(self):
+        """Typed Kubernetes API clients bound to the course cluster (cluster labs only)."""
+        from labkit import kube
+
+        if self._kube is None:
+            self._kube = kube.Kube(self.id)
+        return self._kube
 
     def prepare_workdir(self) -> None:
         """Fresh copies of the sample apps the lab builds, refreshed on every start (learner files kept)."""
@@ -56,6 +72,11 @@ def start(lab_id: str) -> Lab:
         errors.install_handler()
     lab = Lab(labs.get(lab_id))
     info = daemon.server_info()  # raises DaemonUnavailable with a fix when Docker is not running
+    if lab.info.cluster:
+        from labkit import cluster
+
+        cluster.kubeconfig(refresh=True)  # raises ClusterMissing with a fix when there is no cluster
+        lab.kube.ensure_namespace()
     lab.prepare_workdir()
     os.chdir(lab.workdir)
     os.environ.update(lab.shell_env())  # for `!docker ...` lines too

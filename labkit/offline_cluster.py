@@ -91,15 +91,52 @@ def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> l
 
 
 NODE_BASE = "course/kind-node-base:" + parts.K8S_VERSION
+RECIPE_LABEL = "dev.containers-course.node-recipe"
+
+
+def recipe_hash() -> str:
+    """What the node image is made of: its files and every pin. A change means a rebuild, even
+    where an older node image with the same tag is cached."""
+    import hashlib
+
+    digest = hashlib.sha256(repr((parts.PROGRAMS, parts.CLUSTER_IMAGES)).encode())
+    for path in sorted(NODE_FILES.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(NODE_FILES)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _image_id(ref: str) -> str | None:
+    done = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
+def _drop_replaced(old_id: str | None, ref: str) -> None:
+    """The image a rebuild replaced, now untagged: remove it unless a container still uses it
+    (a running cluster's nodes do; docker then refuses, and that is fine)."""
+    if old_id and old_id != _image_id(ref):
+        subprocess.run(["docker", "rmi", old_id], capture_output=True)
+
+
+def _current(ref: str) -> bool:
+    from labkit import daemon
+    import docker.errors
+
+    try:
+        labels = daemon.client().images.get(ref).labels or {}
+    except docker.errors.ImageNotFound:
+        return False
+    return labels.get(RECIPE_LABEL) == recipe_hash()
 NODE_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "kubeadm", "kubelet", "kubectl")
 CNI_BINARIES = ("host-local", "loopback", "ptp", "portmap")
 
 
 def build_node_base(binaries: dict[str, Path], force: bool = False, log=print) -> None:
     """Stage 3a: root filesystem, systemd units, containerd and Kubernetes binaries."""
-    if not force and offline.present(NODE_BASE):
+    if not force and _current(NODE_BASE):
         return
     started = time.monotonic()
+    old = _image_id(NODE_BASE)
     with tempfile.TemporaryDirectory(prefix="kind-node-") as tmp:
         context = Path(tmp)
         shutil.copytree(NODE_FILES, context, dirs_exist_ok=True)
@@ -107,8 +144,11 @@ def build_node_base(binaries: dict[str, Path], force: bool = False, log=print) -
             (context / folder).mkdir()
             for name in names:
                 shutil.copy2(binaries[name], context / folder / name)
+        with (context / "Dockerfile").open("a") as dockerfile:
+            dockerfile.write(f"LABEL {RECIPE_LABEL}={recipe_hash()}\n")
         offline.classic_build(context, NODE_BASE, parts.NODE_IMAGE,
                               {"KIND_VERSION_FILE": parts.K8S_VERSION})
+    _drop_replaced(old, NODE_BASE)
     log(f"{NODE_BASE}: built ({time.monotonic() - started:.0f} s)")
 
 
@@ -116,9 +156,10 @@ def build_node_image(refs: list[str], force: bool = False, log=print) -> None:
     """Stage 3b: start the base privileged (as kind will), import every image into containerd's
     k8s.io namespace without unpacking (the CRI unpacks on first use, on the node's own /var),
     then commit the result as the node image kind is told to use."""
-    if not force and offline.is_offline_build(parts.NODE_IMAGE):
+    if not force and offline.is_offline_build(parts.NODE_IMAGE) and _current(parts.NODE_IMAGE):
         return
     started = time.monotonic()
+    old = _image_id(parts.NODE_IMAGE)
     name = "course-kind-node-build"
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     subprocess.run(["docker", "run", "-d", "--name", name, "--privileged", "--entrypoint", "sleep",
@@ -149,6 +190,7 @@ def build_node_image(refs: list[str], force: bool = False, log=print) -> None:
                         name, parts.NODE_IMAGE], check=True, capture_output=True)
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    _drop_replaced(old, parts.NODE_IMAGE)
     log(f"{parts.NODE_IMAGE}: built with {len(refs)} images preloaded ({time.monotonic() - started:.0f} s)")
 
 
@@ -185,6 +227,20 @@ def build_all(force: bool = False, log=print) -> dict[str, float]:
     build_node_image(refs, force, log)
     times["node image"] = time.monotonic() - started
     return times
+
+
+def export(folder: str) -> Path:
+    """The node image as a compressed archive an instructor hands out: `docker load -i` it, then
+    `make cluster` uses it with no registry. (Every cluster image is inside the node image.)"""
+    out = Path(folder).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    archive = out / f"kind-node-{parts.K8S_VERSION}.tar.gz"
+    with archive.open("wb") as sink:
+        save = subprocess.Popen(["docker", "save", parts.NODE_IMAGE], stdout=subprocess.PIPE)
+        subprocess.run(["gzip", "-1"], stdin=save.stdout, stdout=sink, check=True)
+        if save.wait() != 0:
+            raise LabError(f"`docker save {parts.NODE_IMAGE}` failed.", "run `labkit cluster build` first.")
+    return archive
 
 
 if __name__ == "__main__":

@@ -52,5 +52,31 @@ def compose_findings() -> list[Finding]:
     return found
 
 
+def cluster_findings() -> list[Finding]:
+    """kind and kubectl, the course cluster, and where the learner's kubectl points."""
+    from labkit import cluster
+    from labkit import cluster_parts as parts
+
+    found = []
+    for name in ("kind", "kubectl"):
+        try:
+            found.append(Finding(name, True, cluster.tool(name)))
+        except LabError as err:
+            found.append(Finding(name, False, err.problem, err.fix + " (labs 05-11 need it)", required=False))
+    if not all(f.ok for f in found):
+        return found
+    up = cluster.exists()
+    image = "locally built node image" if cluster.offline_node_image() else f"kind's {parts.NODE_IMAGE}"
+    found.append(Finding(f"cluster {parts.CLUSTER_NAME}", up, f"running ({image})" if up else "not created",
+                         "run `make cluster` (labs 05-11 need it)", required=False))
+    if up:
+        current = cluster.current_context()
+        ok = current == cluster.chosen_context()
+        found.append(Finding("kubectl current context", ok, current or "none",
+                             f"`kubectl config use-context {cluster.chosen_context()}` for your own terminal; the labs "
+                             "use a kubeconfig of their own and never act on another context", required=False))
+    return found
+
+
 def run() -> list[Finding]:
-    return docker_findings() + compose_findings()
+    return docker_findings() + compose_findings() + cluster_findings()

@@ -12,7 +12,11 @@ class WaitTimedOut(LabError):
     pass
 
 
-def wait_until(probe: Callable[[], tuple[object, str]], what: str, timeout: float = 60, interval: float = 0.5) -> str:
+DOCKER_FIX = "look at `docker ps -a` and `docker logs <name>`, fix the cause and rerun."
+
+
+def wait_until(probe: Callable[[], tuple[object, str]], what: str, timeout: float = 60, interval: float = 0.5,
+               fix: str = DOCKER_FIX) -> str:
     """Poll `probe` until it returns (True, detail). Return the last detail.
 
     `probe` returns (done, detail): done is True when finished, a string to abort with that reason
@@ -38,6 +42,5 @@ def wait_until(probe: Callable[[], tuple[object, str]], what: str, timeout: floa
                 raise LabError(f"Stopped waiting for {what}: it is {done} ({detail}).",
                                "look at its logs (`docker logs <name>`) to see why.")
             if time.monotonic() - start > timeout:
-                raise WaitTimedOut(f"{what} did not happen within {timeout:.0f}s (last state: {detail}).",
-                                   "look at `docker ps -a` and `docker logs <name>`, fix the cause and rerun.")
+                raise WaitTimedOut(f"{what} did not happen within {timeout:.0f}s (last state: {detail}).", fix)
             time.sleep(interval)

@@ -88,3 +88,40 @@ def ensure_compose() -> str:
         raise LabError(f"Installed {target}, but `docker compose` still does not answer.",
                        "check that your docker CLI reads plugins from ~/.docker/cli-plugins.")
     return version
+
+
+def ensure_cluster_tools() -> dict[str, str]:
+    """kind and kubectl, found on PATH or built (pinned versions) into this environment's bin."""
+    import dataclasses
+    import sys
+
+    from labkit import cluster_parts as parts
+    from labkit import gobuild, offline_cluster
+
+    found = {}
+    for name, program in (("kind", "kind"), ("kubectl", "kubernetes")):
+        on_path = shutil.which(name)
+        if on_path and (name != "kubectl" or _kubectl_in_skew(on_path, parts.K8S_VERSION)):
+            found[name] = on_path
+            continue
+        if shutil.which("go") is None:
+            found[name] = "missing: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+            continue
+        spec = parts.program(program)
+        spec = dataclasses.replace(spec, commands={name: spec.commands[name]})
+        print(f"building {name} {spec.version} from the Go module proxy ...", flush=True)
+        built = gobuild.build(spec, offline_cluster.BIN / spec.key, config.cache_dir("cluster") / "src")[name]
+        target = Path(sys.executable).parent / name
+        shutil.copy2(built, target)
+        found[name] = str(target)
+    return found
+
+
+def _kubectl_in_skew(path: str, server: str) -> bool:
+    """kubectl is supported within one minor version of the API server (older ones misbehave)."""
+    done = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True)
+    try:
+        minor = int(json.loads(done.stdout)["clientVersion"]["minor"].rstrip("+"))
+    except (ValueError, KeyError):
+        return False
+    return abs(minor - int(server.split(".")[1])) <= 1

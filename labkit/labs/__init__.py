@@ -15,6 +15,7 @@ class LabInfo:
     apps: tuple[str, ...] = ()  # sample apps copied into the lab's working folder: "name" or "name:subfolder"
     learner_writes: tuple[str, ...] = ("Dockerfile",)  # files of the app the learner writes: not copied
     images: tuple[str, ...] = ()  # image tags the lab creates without its labels (e.g. Compose builds)
+    cluster: bool = False  # works on the course's Kubernetes cluster (in namespace labNN)
 
     @property
     def notebook(self) -> str:
@@ -33,6 +34,7 @@ LABS = {
                 learner_writes=("Dockerfile", ".dockerignore")),
         LabInfo("04", "04-docker-compose", "Docker Compose", apps=("api", "stack:."), learner_writes=(),
                 images=("course/api:lab04",)),
+        LabInfo("05", "05-kubernetes-architecture", "Kubernetes architecture", learner_writes=(), cluster=True),
     )
 }
 

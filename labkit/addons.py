@@ -1,0 +1,152 @@
+"""Add-ons the labs need on top of kind: metrics-server (lab 10's autoscaling) and MetalLB, so a
+`type: LoadBalancer` Service gets an address. NetworkPolicy needs nothing extra: kind's kindnet
+enforces it, and so does the offline node image (kube-network-policies).
+
+Why MetalLB and not cloud-provider-kind (kind's own answer): cloud-provider-kind runs an Envoy
+container per Service, and Envoy cannot be built from the Go module proxy, so the offline path
+could not have it. MetalLB is Go, well kept, and in layer-2 mode hands out addresses from the kind
+Docker network, which the host reaches directly on Linux.
+
+The manifests are the projects' own release manifests, pinned: from the Go module cache when the
+offline build has put the module there (no network), else downloaded from the release.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from labkit import cluster, progress
+from labkit import cluster_parts as parts
+from labkit.errors import LabError
+
+METRICS_SERVER_URL = ("https://github.com/kubernetes-sigs/metrics-server/releases/download/"
+                      f"{parts.METRICS_SERVER_VERSION}/components.yaml")
+METALLB_URL = ("https://raw.githubusercontent.com/metallb/metallb/"
+               f"{parts.METALLB_VERSION}/config/manifests/metallb-native.yaml")
+METALLB_NS = "metallb-system"
+
+
+def _module_copy(module: str, version: str):
+    """The module's folder in the Go module cache, if it is there (never downloads)."""
+    try:
+        done = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return None
+    path = Path(done.stdout.strip()) / f"{module}@{version}"
+    return path if done.returncode == 0 and path.is_dir() else None
+
+
+def _download(url: str) -> str:
+    import requests
+
+    try:
+        answer = requests.get(url, timeout=60)
+        answer.raise_for_status()
+    except requests.RequestException as exc:
+        raise LabError(f"Could not download {url} ({exc.__class__.__name__}).",
+                       "check your network; offline, run `make cluster-images` first (it keeps the manifests).") from None
+    return answer.text
+
+
+def metrics_server_manifest() -> str:
+    local = _module_copy("sigs.k8s.io/metrics-server", parts.METRICS_SERVER_VERSION)
+    if local:
+        # The release's components.yaml is this kustomization, built.
+        return kubectl("kustomize", str(local / "manifests/overlays/release"))
+    return _download(METRICS_SERVER_URL)
+
+
+def metallb_manifest() -> str:
+    local = _module_copy("go.universe.tf/metallb", parts.METALLB_VERSION)
+    if local:
+        return (local / "config/manifests/metallb-native.yaml").read_text()
+    return _download(METALLB_URL)
+
+
+def with_insecure_kubelet_tls(manifest: str) -> str:
+    """kind's kubelets serve self-signed certificates: metrics-server must not verify them."""
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    for doc in docs:
+        if doc.get("kind") == "Deployment" and doc["metadata"]["name"] == "metrics-server":
+            args = doc["spec"]["template"]["spec"]["containers"][0].setdefault("args", [])
+            if "--kubelet-insecure-tls" not in args:
+                args.append("--kubelet-insecure-tls")
+    return yaml.safe_dump_all(docs)
+
+
+def address_pool(docker_network: str = "kind") -> tuple[str, str]:
+    """A range at the top of the kind Docker network's IPv4 subnet, away from the nodes' addresses."""
+    done = subprocess.run(["docker", "network", "inspect", docker_network], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise LabError(f"There is no Docker network {docker_network!r}, which kind creates with the cluster.",
+                       "create the cluster first (`make cluster`).")
+    subnets = [c["Subnet"] for c in json.loads(done.stdout)[0]["IPAM"]["Config"] if ":" not in c.get("Subnet", ":")]
+    net = ipaddress.ip_network(subnets[0])
+    last = net.broadcast_address - 1
+    return str(last - 50), str(last)
+
+
+def metallb_config() -> str:
+    first, last = address_pool()
+    meta = {"namespace": METALLB_NS, "labels": {"app.kubernetes.io/part-of": "containers-course"}}
+    return yaml.safe_dump_all([
+        {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+         "metadata": {"name": "kind-pool", **meta}, "spec": {"addresses": [f"{first}-{last}"]}},
+        {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+         "metadata": {"name": "kind-pool", **meta}, "spec": {"ipAddressPools": ["kind-pool"]}},
+    ])
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig())}
+    done = subprocess.run([cluster.tool("kubectl"), *args], input=stdin, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise LabError(f"`kubectl {' '.join(args[:3])}` failed: {done.stderr.strip()[-400:]}",
+                       "check the cluster with `labkit cluster status`, then rerun `make cluster`.")
+    return done.stdout
+
+
+def _rolled_out(namespace: str, kind: str, name: str) -> tuple[bool, str]:
+    out = kubectl("get", kind, name, "-n", namespace, "-o", "json")
+    status = json.loads(out).get("status", {})
+    if kind == "daemonset":
+        want, have = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
+    else:
+        want, have = status.get("replicas", 0), status.get("readyReplicas", 0)
+    return bool(want) and want == have, f"{name} {have}/{want} ready"
+
+
+def install(log=print) -> None:
+    """Install (or update in place) both add-ons and wait until they work. Idempotent."""
+    log(f"metrics-server {parts.METRICS_SERVER_VERSION}")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
+            stdin=with_insecure_kubelet_tls(metrics_server_manifest()))
+    log(f"MetalLB {parts.METALLB_VERSION} (layer 2, addresses from the kind network)")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=metallb_manifest())
+    for namespace, kind, name in ((METALLB_NS, "deployment", "controller"), (METALLB_NS, "daemonset", "speaker"),
+                                  ("kube-system", "deployment", "metrics-server")):
+        progress.wait_until(lambda: _rolled_out(namespace, kind, name), what=f"{name} ready", timeout=300, interval=2)
+    # The pool is validated by MetalLB's webhook, which answers a little after the controller is ready.
+    def pool_applied():
+        try:
+            kubectl("apply", "-f", "-", stdin=metallb_config())
+            return True, "applied"
+        except LabError as err:
+            return False, "webhook not ready" if "webhook" in err.problem else err.problem[-80:]
+
+    progress.wait_until(pool_applied, what="MetalLB address pool", timeout=120, interval=2)
+
+
+def metrics_ready() -> tuple[bool, str]:
+    """True once the metrics API answers with node metrics (a minute or so after install)."""
+    try:
+        out = kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes")
+    except LabError:
+        return False, "metrics API not answering yet"
+    return bool(json.loads(out).get("items")), "node metrics"
+

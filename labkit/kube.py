@@ -1,0 +1,112 @@
+"""Cluster access for labs and checks: typed API clients on the lab's own kubeconfig, the lab's
+namespace (labelled, so cleanup finds it), reading nodes and waiting with progress.
+
+Every call goes through cluster.api_client(), which is bound to the one context the labs may use.
+API errors become one sentence and a fix (`explain`), never a wall of traceback.
+"""
+from __future__ import annotations
+
+import subprocess
+from functools import cached_property
+
+from labkit import cluster, ownership, progress
+from labkit.errors import LabError
+
+
+def namespace_of(lab_id: str) -> str:
+    return f"lab{lab_id}"
+
+
+def _typed(api: str) -> cached_property:
+    """One typed API client (CoreV1Api, AppsV1Api...) per Kube, made on first use."""
+    def make(self):
+        from kubernetes import client
+        return getattr(client, api)(self.client)
+    return cached_property(make)
+
+
+class Kube:
+    def __init__(self, lab_id: str):
+        self.lab_id = lab_id
+        self.namespace = namespace_of(lab_id)
+        self.labels = ownership.labels(lab_id)
+
+    @cached_property
+    def client(self):
+        return cluster.api_client()
+
+    core = _typed("CoreV1Api")
+    apps = _typed("AppsV1Api")
+    networking = _typed("NetworkingV1Api")
+    custom = _typed("CustomObjectsApi")
+
+    def ensure_namespace(self) -> str:
+        """The lab's namespace, created with the lab's labels when missing."""
+        from kubernetes import client
+
+        try:
+            self.core.read_namespace(self.namespace)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise explain(exc) from None
+            body = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
+            self.core.create_namespace(body)
+        return self.namespace
+
+    def pod(self, name: str, namespace: str | None = None):
+        """A pod, or None when it does not exist."""
+        from kubernetes import client
+
+        try:
+            return self.core.read_namespaced_pod(name, namespace or self.namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise explain(exc) from None
+
+    def events_for(self, name: str, namespace: str | None = None) -> list:
+        events = self.core.list_namespaced_event(namespace or self.namespace,
+                                                 field_selector=f"involvedObject.name={name}").items
+        return sorted(events, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
+
+    def nodes(self) -> list:
+        return self.core.list_node().items
+
+    def wait_pod_ready(self, name: str, namespace: str | None = None, timeout: float = 120) -> None:
+        def probe():
+            pod = self.pod(name, namespace)
+            if pod is None:
+                return False, "not created yet"
+            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+            return ready, pod.status.phase
+
+        progress.wait_until(probe, what=f"pod {name} ready", timeout=timeout)
+
+
+def node_exec(node: str, *cmd: str) -> str:
+    """Run a command on a kind node (a Docker container) and return its output. kind only."""
+    if not cluster.on_kind():
+        raise LabError("This step reads files on a node, which the toolkit can do on the kind cluster only.",
+                       f"unset {cluster.OPT_IN} to use the course's kind cluster for this lab.")
+    done = subprocess.run(["docker", "exec", node, *cmd], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise LabError(f"`{' '.join(cmd)}` failed on node {node}: {done.stderr.strip()[-300:]}",
+                       "check that the course cluster is running (`make cluster`).")
+    return done.stdout
+
+
+def explain(exc) -> LabError:
+    """A Kubernetes API error as one sentence and a fix."""
+    import json
+
+    try:
+        message = json.loads(exc.body).get("message", exc.reason)
+    except (TypeError, ValueError):
+        message = exc.reason
+    fixes = {401: "your kubeconfig's credentials were refused: recreate the cluster (`make cluster-down cluster`).",
+             403: "the course context lacks permission for this: use the kind cluster's admin context.",
+             404: "create it first (see the cell above), or check the name and namespace.",
+             409: "it exists already: delete it first or use another name.",
+             422: "the object is invalid: read the message, fix the field it names and apply again."}
+    return LabError(f"The Kubernetes API said {exc.status}: {message}",
+                    fixes.get(exc.status, "check `kubectl get events -A` and rerun."))

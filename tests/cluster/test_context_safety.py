@@ -1,0 +1,61 @@
+"""A learner whose kubeconfig points at another cluster (say, production) must never have a lab act
+there: the labs' kubeconfig holds the course context only, and the toolkit says when kubectl's
+current context is elsewhere."""
+import pytest
+import yaml
+
+from labkit import cluster
+from labkit import cluster_parts as parts
+
+PRODUCTION = """apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: {server: "https://127.0.0.1:1"}
+users:
+- name: admin
+  user: {token: not-a-real-token}
+contexts:
+- name: prod
+  context: {cluster: prod, user: admin}
+current-context: prod
+"""
+
+
+@pytest.fixture
+def production_kubeconfig(tmp_path, monkeypatch):
+    path = tmp_path / "config"
+    path.write_text(PRODUCTION)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv(cluster.OPT_IN, raising=False)
+    return path
+
+
+def test_labs_kubeconfig_holds_only_the_course_context(production_kubeconfig):
+    config = yaml.safe_load(cluster.kubeconfig(refresh=True).read_text())
+    assert [c["name"] for c in config["contexts"]] == [parts.CONTEXT]
+    assert config["current-context"] == parts.CONTEXT
+    # The learner's own kubeconfig is left as it was.
+    assert yaml.safe_load(production_kubeconfig.read_text())["current-context"] == "prod"
+
+
+def test_current_context_elsewhere_is_reported_with_a_fix(production_kubeconfig):
+    with pytest.raises(cluster.WrongContext) as caught:
+        cluster.guard_current_context()
+    assert "`prod`" in caught.value.problem and "use-context kind-containers-course" in caught.value.fix
+
+
+def test_the_api_client_talks_to_the_course_cluster(production_kubeconfig):
+    from kubernetes import client
+
+    nodes = client.CoreV1Api(cluster.api_client()).list_node().items
+    assert {n.metadata.labels["kubernetes.io/hostname"] for n in nodes} == {
+        f"{parts.CLUSTER_NAME}-control-plane", f"{parts.CLUSTER_NAME}-worker", f"{parts.CLUSTER_NAME}-worker2"}
+
+
+def test_opting_in_to_another_context_is_explicit(production_kubeconfig, monkeypatch):
+    monkeypatch.setenv(cluster.OPT_IN, "prod")
+    config = yaml.safe_load(cluster.kubeconfig(refresh=True).read_text())
+    assert [c["name"] for c in config["contexts"]] == ["prod"]
+    monkeypatch.delenv(cluster.OPT_IN)
+    cluster.kubeconfig(refresh=True)  # back to the course cluster for whatever runs next

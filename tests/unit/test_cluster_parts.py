@@ -1,0 +1,111 @@
+"""The offline cluster's own logic, without building anything: wrapper modules, image names,
+manifests, the CI runc wrapper, error translation."""
+import importlib.machinery
+import importlib.util
+import json
+from pathlib import Path
+
+import yaml
+
+from labkit import addons, cluster_parts, errors, gobuild, offline_cluster
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_kubernetes_wrapper_module_pins_every_staging_module_to_the_release():
+    text = gobuild.go_mod_text(cluster_parts.program("kubernetes"))
+    assert "require k8s.io/kubernetes v1.36.1" in text
+    assert "\tk8s.io/client-go => k8s.io/client-go v0.36.1" in text
+    assert text.count("=> k8s.io/") == len(cluster_parts._STAGING) == 33
+    assert "\tk8s.io/kubernetes/cmd/kubeadm" in text.split("tool (", 1)[1]
+
+
+def test_kubernetes_binaries_report_the_real_version():
+    flags = cluster_parts.program("kubernetes").ldflags
+    assert flags.startswith("all=")
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert f"-X {pkg}.gitVersion=v1.36.1" in flags and f"-X {pkg}.gitMinor=36" in flags
+
+
+def test_every_image_binary_is_built_by_some_program():
+    built = {name for p in cluster_parts.PROGRAMS for name in p.commands} | {"pause"}
+    for image in cluster_parts.CLUSTER_IMAGES:
+        assert set(image.binaries) <= built, image
+
+
+def test_images_are_named_as_kubeadm_and_containerd_name_them():
+    refs = {i.ref for i in cluster_parts.CLUSTER_IMAGES}
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
+        assert f"registry.k8s.io/{component}:v1.36.1" in refs
+    assert {"registry.k8s.io/pause:3.10.2", "registry.k8s.io/etcd:3.6.8-0",
+            "registry.k8s.io/coredns/coredns:v1.14.2"} <= refs
+    assert offline_cluster._containerd_name("debian:bookworm-slim") == "docker.io/library/debian:bookworm-slim"
+    assert offline_cluster._containerd_name("course/kind-podnet:1") == "docker.io/course/kind-podnet:1"
+    assert offline_cluster._containerd_name("quay.io/metallb/speaker:v0.15.2") == "quay.io/metallb/speaker:v0.15.2"
+
+
+def test_scratch_and_debian_dockerfiles():
+    pause = next(i for i in cluster_parts.CLUSTER_IMAGES if "pause" in i.ref)
+    text = offline_cluster._dockerfile(pause)
+    assert text.startswith("FROM scratch") and 'ENTRYPOINT ["/pause"]' in text
+    proxy = next(i for i in cluster_parts.CLUSTER_IMAGES if "kube-proxy" in i.ref)
+    text = offline_cluster._dockerfile(proxy)
+    assert text.startswith("FROM debian:bookworm-slim") and "iptables conntrack" in text and "ENTRYPOINT" not in text
+
+
+def test_node_manifests_use_only_preloaded_images():
+    preloaded = {offline_cluster._containerd_name(i.ref) for i in cluster_parts.CLUSTER_IMAGES}
+    preloaded.add("docker.io/library/debian:bookworm-slim")
+    manifests = REPO / "labkit/offline/kind-node/files/kind/manifests"
+    for path in manifests.glob("*.yaml"):
+        text = path.read_text()
+        for line in text.splitlines():
+            if line.strip().startswith("image:"):
+                assert offline_cluster._containerd_name(line.split("image:")[1].strip()) in preloaded, (path, line)
+        # kind templates the CNI manifest; the rest must be plain YAML.
+        docs = list(yaml.safe_load_all(text.replace("{{ .PodSubnet }}", "10.244.0.0/16")))
+        assert all(d.get("kind") for d in docs if d)
+
+
+def test_metrics_server_gets_insecure_kubelet_tls_once():
+    manifest = yaml.safe_dump_all([
+        {"kind": "ServiceAccount", "metadata": {"name": "metrics-server"}},
+        {"kind": "Deployment", "metadata": {"name": "metrics-server"},
+         "spec": {"template": {"spec": {"containers": [{"name": "m", "args": ["--secure-port=10250"]}]}}}}])
+    once = addons.with_insecure_kubelet_tls(manifest)
+    twice = addons.with_insecure_kubelet_tls(once)
+    args = list(yaml.safe_load_all(twice))[1]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["--secure-port=10250", "--kubelet-insecure-tls"]
+
+
+def _runc_wrapper():
+    path = REPO / ".ci/runc-drop-missing-caps"
+    loader = importlib.machinery.SourceFileLoader("runc_wrapper", str(path))
+    spec = importlib.util.spec_from_loader("runc_wrapper", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_runc_wrapper_drops_only_capabilities_the_host_lacks(tmp_path, monkeypatch):
+    wrapper = _runc_wrapper()
+    assert wrapper.CAPS[24] == "SYS_RESOURCE" and len(wrapper.CAPS) == 41
+    caps = ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_SYS_ADMIN"]
+    config = {"process": {"capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")}}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(wrapper, "bounding_set", lambda: {"CAP_CHOWN", "CAP_SYS_ADMIN"})
+    wrapper.rewrite(str(tmp_path / "config.json"), process_only=False)
+    kept = json.loads((tmp_path / "config.json").read_text())["process"]["capabilities"]
+    assert all(v == ["CAP_CHOWN", "CAP_SYS_ADMIN"] for v in kept.values())
+    assert wrapper.option(["exec", "--process", "/p.json", "id"], "--process") == "/p.json"
+    assert wrapper.option(["create", "--bundle=/b", "id"], "--bundle") == "/b"
+
+
+def test_kubernetes_api_errors_become_one_sentence_with_a_fix():
+    from kubernetes.client import ApiException
+
+    exc = ApiException(status=404, reason="Not Found")
+    exc.body = json.dumps({"message": 'pods "web" not found'})
+    err = errors.translate(exc)
+    assert err.problem == 'The Kubernetes API said 404: pods "web" not found' and "create it first" in err.fix
+    assert errors.translate(ValueError("a bug")) is None
