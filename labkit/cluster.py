@@ -76,10 +76,14 @@ def current_context() -> str | None:
     return done.stdout.strip() or None
 
 
+_written: set[Path] = set()
+
+
 def kubeconfig(refresh: bool = False) -> Path:
-    """A kubeconfig with the one context the labs may use; written under the workspace."""
+    """A kubeconfig with the one context the labs may use; written under the workspace, once per
+    process (a cluster recreated since an earlier run has new certificates)."""
     path = config.workspace_root() / ".labkit" / "kubeconfig"
-    if path.exists() and not refresh:
+    if path in _written and path.exists() and not refresh:
         return path
     context = chosen_context()
     if context == parts.CONTEXT:
@@ -97,6 +101,7 @@ def kubeconfig(refresh: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(done.stdout)
     path.chmod(0o600)
+    _written.add(path)
     return path
 
 
@@ -163,7 +168,9 @@ def wait_ready(timeout: float = 600) -> None:
         done = bool(nodes) and ready_nodes == len(nodes) and bool(pods) and ready_pods == len(pods)
         return done, f"nodes {ready_nodes}/{len(nodes)} ready, system pods {ready_pods}/{len(pods)}"
 
-    progress.wait_until(state, timeout=timeout, what="cluster ready")
+    progress.wait_until(state, timeout=timeout, what="cluster ready",
+                        fix="see what is not ready with `kubectl get nodes` and `kubectl get pods -A`; "
+                            "`kind export logs --name containers-course` collects the nodes' logs.")
 
 
 def _condition(conditions, kind: str) -> bool:
