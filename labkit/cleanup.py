@@ -72,18 +72,20 @@ def _namespaces(lab: str | None) -> tuple[object, list[str]]:
     """(CoreV1Api, names) of the namespaces cluster labs created, found by their labels. Nothing
     when no cluster lab is concerned or there is no cluster to look in."""
     from labkit import cluster, labs
-    from labkit.errors import LabError
+    from labkit.errors import translate
 
     if not any(labs.get(i).cluster for i in _lab_ids(lab)):
         return None, []
     try:
-        if not cluster.exists() and cluster.chosen_context() == cluster.parts.CONTEXT:
+        if cluster.on_kind() and not cluster.exists():
             return None, []
         from kubernetes import client
 
         core = client.CoreV1Api(cluster.api_client())
         found = core.list_namespace(label_selector=",".join(label_filter(lab))).items
-    except LabError:
+    except Exception as exc:  # no kind, no cluster answering: nothing of ours can be found there
+        if translate(exc) is None:
+            raise
         return None, []
     return core, [n.metadata.name for n in found]
 
@@ -109,7 +111,8 @@ def _remove_namespaces(lab: str | None, done: "Removed") -> None:
         done.namespaces.append(name)
     if names:
         progress.wait_until(lambda: (not _namespaces(lab)[1], "terminating"), what="namespaces deleted",
-                            timeout=180, interval=1)
+                            timeout=180, interval=1,
+                            fix="see what holds them with `kubectl get namespace <name> -o yaml` (status).")
 
 
 def remove(lab: str | None = None) -> Removed:

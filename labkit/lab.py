@@ -72,11 +72,12 @@ def start(lab_id: str) -> Lab:
         errors.install_handler()
     lab = Lab(labs.get(lab_id))
     info = daemon.server_info()  # raises DaemonUnavailable with a fix when Docker is not running
+    where = ""
     if lab.info.cluster:
         from labkit import cluster
 
         cluster.kubeconfig(refresh=True)  # raises ClusterMissing with a fix when there is no cluster
-        lab.kube.ensure_namespace()
+        where = f"; cluster context {cluster.chosen_context()}, namespace {errors.friendly(lab.kube.ensure_namespace)()}"
     lab.prepare_workdir()
     os.chdir(lab.workdir)
     os.environ.update(lab.shell_env())  # for `!docker ...` lines too
@@ -85,6 +86,6 @@ def start(lab_id: str) -> Lab:
         f"Lab {lab.id}: {lab.info.title}",
         f"Docker {info.get('ServerVersion', '?')} on {info.get('OperatingSystem', '?')} "
         f"(kernel {info.get('KernelVersion', '?')}, cgroup v{info.get('CgroupVersion', '?')}); "
-        f"working in {lab.workdir}",
+        f"working in {lab.workdir}{where}",
     )
     return lab

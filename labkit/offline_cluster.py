@@ -25,6 +25,8 @@ CACHE = config.cache_dir("cluster") / parts.K8S_VERSION
 BIN = CACHE / "bin"
 # A label on everything built here, so `labkit cluster images` can tell it from the real thing.
 BUILT_LABEL = catalogue.OFFLINE_LABEL
+# What an image was built from (a hash): a changed recipe means a rebuild, even over a cached image.
+RECIPE_LABEL = "dev.containers-course.recipe"
 
 
 def build_binaries(log=print) -> dict[str, Path]:
@@ -71,8 +73,14 @@ def _dockerfile(image: parts.ClusterImage) -> str:
 
 def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> list[str]:
     """The images every node preloads, under the names kubeadm and the manifests use."""
+    import hashlib
+
     for image in parts.CLUSTER_IMAGES:
-        if not force and offline.is_offline_build(image.ref):
+        # The recipe: the Dockerfile and the versioned paths of the binaries it copies.
+        dockerfile = _dockerfile(image)
+        recipe = hashlib.sha256((dockerfile + repr([str(binaries[b]) for b in image.binaries])).encode())
+        dockerfile += f"LABEL {RECIPE_LABEL}={recipe.hexdigest()[:16]}\n"
+        if not force and offline.is_offline_build(image.ref) and _label(image.ref) == recipe.hexdigest()[:16]:
             continue
         if offline.present(image.ref) and not offline.is_offline_build(image.ref):
             log(f"{image.ref}: the real image is present, kept")
@@ -83,7 +91,7 @@ def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> l
             (context / "bin").mkdir()
             for name in image.binaries:
                 shutil.copy2(binaries[name], context / "bin" / name)
-            (context / "Dockerfile").write_text(_dockerfile(image))
+            (context / "Dockerfile").write_text(dockerfile)
             offline.classic_build(context, image.ref, image.ref)
         log(f"{image.ref}: built ({time.monotonic() - started:.0f} s)")
     # The storage helper pod runs the Debian image the course already has.
@@ -91,7 +99,6 @@ def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> l
 
 
 NODE_BASE = "course/kind-node-base:" + parts.K8S_VERSION
-RECIPE_LABEL = "dev.containers-course.node-recipe"
 
 
 def recipe_hash() -> str:
@@ -118,15 +125,21 @@ def _drop_replaced(old_id: str | None, ref: str) -> None:
         subprocess.run(["docker", "rmi", old_id], capture_output=True)
 
 
-def _current(ref: str) -> bool:
-    from labkit import daemon
+def _label(ref: str) -> str | None:
     import docker.errors
 
+    from labkit import daemon
+
     try:
-        labels = daemon.client().images.get(ref).labels or {}
+        return (daemon.client().images.get(ref).labels or {}).get(RECIPE_LABEL)
     except docker.errors.ImageNotFound:
-        return False
-    return labels.get(RECIPE_LABEL) == recipe_hash()
+        return None
+
+
+def _current(ref: str) -> bool:
+    return _label(ref) == recipe_hash()
+
+
 NODE_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "kubeadm", "kubelet", "kubectl")
 CNI_BINARIES = ("host-local", "loopback", "ptp", "portmap")
 
