@@ -109,7 +109,8 @@ def ensure_cluster_tools() -> dict[str, str]:
             continue
         spec = parts.program(program)
         spec = dataclasses.replace(spec, commands={name: spec.commands[name]})
-        print(f"building {name} {spec.version} from the Go module proxy ...", flush=True)
+        if not (offline_cluster.BIN / spec.key / name).exists():
+            print(f"building {name} {spec.version} from the Go module proxy ...", flush=True)
         built = gobuild.build(spec, offline_cluster.BIN / spec.key, config.cache_dir("cluster") / "src")[name]
         target = Path(sys.executable).parent / name
         shutil.copy2(built, target)
