@@ -162,9 +162,9 @@ def wait_ready(timeout: float = 600) -> None:
 
     def state():
         nodes = core.list_node().items
-        ready_nodes = sum(_condition(n.status.conditions, "Ready") for n in nodes)
+        ready_nodes = sum(has_condition(n, "Ready") for n in nodes)
         pods = core.list_namespaced_pod("kube-system").items
-        ready_pods = sum(_condition(p.status.conditions, "Ready") for p in pods)
+        ready_pods = sum(has_condition(p, "Ready") for p in pods)
         done = bool(nodes) and ready_nodes == len(nodes) and bool(pods) and ready_pods == len(pods)
         return done, f"nodes {ready_nodes}/{len(nodes)} ready, system pods {ready_pods}/{len(pods)}"
 
@@ -173,8 +173,9 @@ def wait_ready(timeout: float = 600) -> None:
                             "`kind export logs --name containers-course` collects the nodes' logs.")
 
 
-def _condition(conditions, kind: str) -> bool:
-    return any(c.type == kind and c.status == "True" for c in conditions or [])
+def has_condition(obj, kind: str) -> bool:
+    """A node's or pod's status condition `kind` (Ready, PodScheduled...) is True."""
+    return any(c.type == kind and c.status == "True" for c in obj.status.conditions or [])
 
 
 # --- images -------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ class Kube:
             pod = self.pod(name, namespace)
             if pod is None:
                 return False, "not created yet"
-            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+            ready = cluster.has_condition(pod, "Ready")
             return ready, pod.status.phase
 
         progress.wait_until(probe, what=f"pod {name} ready", timeout=timeout)

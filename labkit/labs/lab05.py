@@ -162,7 +162,7 @@ def show_mirror(lab, component: str = "kube-scheduler") -> None:
         pods = lab.kube.core.list_namespaced_pod("kube-system", label_selector=f"component={component}").items
         if not pods:
             return False, "no mirror pod yet"
-        ready = any(c.type == "Ready" and c.status == "True" for c in pods[0].status.conditions or [])
+        ready = cluster.has_condition(pods[0], "Ready")
         return ready, pods[0].status.phase or "Pending"
 
     progress.wait_until(probe, f"the {component} mirror pod",
