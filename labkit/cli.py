@@ -83,7 +83,7 @@ def cmd_images(args) -> int:
     from labkit import catalogue, offline
 
     if args.action == "build":
-        offline.build_all(force=args.force)
+        offline.build_all(force=args.force, refs=args.build_refs or None)
         return 0
     if args.refs:  # for `docker save $(labkit images --refs)`
         print(" ".join(img.ref for img in catalogue.CATALOGUE))
@@ -161,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_learner)
     s = sub.add_parser("images", help="list the image catalogue, or build its offline equivalents")
     s.add_argument("action", nargs="?", choices=["list", "build"], default="list")
+    s.add_argument("build_refs", nargs="*", metavar="REF", help="for `build`: only these images (and their base)")
     s.add_argument("--force", action="store_true", help="rebuild offline images that exist")
     s.add_argument("--refs", action="store_true", help="print just the image references")
     s.set_defaults(func=cmd_images)

@@ -5,13 +5,23 @@ cluster needs (Kubernetes, etcd) carry `replace` directives that `go install` re
 module that `require`s the program and lists its commands in a `tool` block builds all of them
 the same way; `replaces` maps modules the program expects from its own repository to their
 published versions. Outputs land in a directory keyed by version, so a second run reuses them.
+
+A build has two halves that want different things: fetching (`go mod tidy` downloads the module
+graph: the network works, the cores wait) and compiling (the cores work, the network waits).
+`build_all` overlaps them: every program's modules are fetched concurrently while the programs
+already fetched compile one at a time, each in one `go build` so its commands link in parallel.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
+import tempfile
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +45,13 @@ class GoProgram:
         return f"{self.name}-{self.version}"
 
 
+@dataclass
+class Timing:
+    """Seconds one program spent fetching its modules and compiling (0 where nothing was to do)."""
+    fetch: float = 0.0
+    compile: float = 0.0
+
+
 def go_env() -> dict[str, str]:
     if shutil.which("go") is None:
         raise LabError("Go is not installed, and the offline cluster is built from Go sources.",
@@ -55,6 +72,15 @@ def go_mod_text(program: GoProgram) -> str:
     return "\n".join(lines)
 
 
+def exec_name(package: str) -> str:
+    """The file name `go build -o DIR/` gives a main package: its last path element, or the one
+    before a major-version suffix (go.etcd.io/etcd/etcdctl/v3 -> etcdctl), as cmd/go does."""
+    parent, _, last = package.rpartition("/")
+    if parent and re.fullmatch(r"v[1-9][0-9]*", last):
+        return parent.rpartition("/")[2]
+    return last
+
+
 def module_dir(module: str, version: str) -> Path:
     """Where the module proxy's copy of module@version is unpacked (downloading it if needed)."""
     done = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
@@ -62,39 +88,106 @@ def module_dir(module: str, version: str) -> Path:
     if done.returncode != 0:
         raise LabError(f"Go could not download {module}@{version}: {_last_line(done.stdout + done.stderr)}",
                        "check that Go reaches its module proxy (`go env GOPROXY`) and that this version is served.")
-    import json
     return Path(json.loads(done.stdout)["Dir"])
 
 
-def build(program: GoProgram, out_dir: Path, src_root: Path, log=print) -> dict[str, Path]:
-    """Build every command of `program` into out_dir (skipping outputs already there)."""
-    outputs = {name: out_dir / name for name in program.commands}
-    missing = {name: pkg for name, pkg in program.commands.items() if not outputs[name].exists()}
-    if not missing:
-        return outputs
-    env = go_env()
-    if program.cgo:
-        env["CGO_ENABLED"] = "1"
+def _missing(program: GoProgram, out_dir: Path, only=None) -> list[str]:
+    return [name for name in program.commands if (only is None or name in only) and not (out_dir / name).exists()]
+
+
+def fetch(program: GoProgram, src_root: Path) -> Path:
+    """Write the wrapper module and download its module graph; returns the wrapper's folder.
+    The go.mod holds every command of the program, whichever are built, so one tidy serves all."""
     work = src_root / program.key
     work.mkdir(parents=True, exist_ok=True)
     gomod = work / "go.mod"
     text = go_mod_text(program)
     if not gomod.exists() or gomod.read_text() != text or not (work / "go.sum").exists():
         gomod.write_text(text)
-        _run(["go", "mod", "tidy"], work, env, f"resolving {program.key}")
+        _run(["go", "mod", "tidy"], work, go_env(), f"resolving {program.key}")
+    return work
+
+
+def compile_commands(program: GoProgram, work: Path, out_dir: Path, names: list[str]) -> dict[str, Path]:
+    """One `go build` for the named commands (their links run in parallel), moved into out_dir."""
+    env = go_env()
+    if program.cgo:
+        env["CGO_ENABLED"] = "1"
+    packages = [program.commands[name] for name in names]
+    if len({exec_name(p) for p in packages}) != len(packages):
+        raise LabError(f"Two commands of {program.key} would build to the same file name.",
+                       "give them distinct package paths in cluster_parts.PROGRAMS.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, pkg in missing.items():
-        started = time.monotonic()
-        part = outputs[name].with_name(name + ".part")
-        cmd = ["go", "build", "-trimpath", "-o", str(part)]
+    with tempfile.TemporaryDirectory(prefix=".part-", dir=out_dir) as tmp:
+        cmd = ["go", "build", "-trimpath", "-o", tmp + "/"]
         if program.ldflags:
             cmd += ["-ldflags", program.ldflags]
         if program.tags:
             cmd += ["-tags", program.tags]
-        _run(cmd + [pkg], work, env, f"building {name} ({program.key})")
-        part.rename(outputs[name])
-        log(f"  built {name} {program.version} in {time.monotonic() - started:.0f} s")
-    return outputs
+        _run(cmd + packages, work, env, f"building {', '.join(names)} ({program.key})")
+        for name, package in zip(names, packages):
+            os.replace(Path(tmp) / exec_name(package), out_dir / name)
+    return {name: out_dir / name for name in program.commands}
+
+
+def build(program: GoProgram, out_dir: Path, src_root: Path, only=None) -> dict[str, Path]:
+    """Fetch and build the program's commands (or `only` those named) into out_dir, skipping
+    outputs already there."""
+    names = _missing(program, out_dir, only)
+    if names:
+        compile_commands(program, fetch(program, src_root), out_dir, names)
+    return {name: out_dir / name for name in program.commands}
+
+
+def build_all(programs, bin_root: Path, src_root: Path, log=print,
+              fetchers: int = 4) -> tuple[dict[str, Path], dict[str, Timing]]:
+    """Every program into bin_root/<key>/, fetches overlapping compiles (see the module's doc).
+    Returns output name -> path, and each program's timing."""
+    timings = {p.name: Timing() for p in programs}
+    outputs: dict[str, Path] = {}
+    todo = []
+    for program in programs:
+        outputs.update({name: bin_root / program.key / name for name in program.commands})
+        if _missing(program, bin_root / program.key):
+            todo.append(program)
+    if not todo:
+        return outputs, timings
+    lock = threading.Lock()
+
+    def fetch_one(program: GoProgram) -> Path:
+        started = time.monotonic()
+        work = fetch(program, src_root)
+        timings[program.name].fetch = time.monotonic() - started
+        with lock:
+            log(f"  fetched {program.key} ({timings[program.name].fetch:.0f} s)")
+        return work
+
+    def compile_one(program: GoProgram, fetched: Future) -> None:
+        work = fetched.result()
+        started = time.monotonic()
+        compile_commands(program, work, bin_root / program.key, _missing(program, bin_root / program.key))
+        timings[program.name].compile = time.monotonic() - started
+        with lock:
+            log(f"  built {program.key} ({timings[program.name].compile:.0f} s)")
+
+    # One compiler at a time: `go build` already keeps both cores busy, and two builds at once
+    # would compile the same shared packages twice before either reached the build cache.
+    with ThreadPoolExecutor(fetchers, thread_name_prefix="go-fetch") as fetch_pool, \
+         ThreadPoolExecutor(1, thread_name_prefix="go-build") as build_pool:
+        fetches = {fetch_pool.submit(fetch_one, p): p for p in todo}
+        pending: set[Future] = set(fetches)
+        try:
+            while pending:  # a program compiles as soon as its fetch is done
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()  # a failed fetch or build stops everything here
+                    if future in fetches:
+                        pending.add(build_pool.submit(compile_one, fetches[future], future))
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    return outputs, timings
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], what: str) -> None:

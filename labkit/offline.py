@@ -107,6 +107,10 @@ def build_all(force: bool = False, refs: list[str] | None = None) -> list[tuple[
     """Build the whole catalogue (base first). Returns (ref, built|reused, seconds) per image."""
     daemon.client()
     results = []
+    unknown = sorted(set(refs or ()) - {i.ref for i in catalogue.CATALOGUE})
+    if unknown:
+        raise LabError(f"The course's image catalogue has no {', '.join(unknown)}.",
+                       "see `labkit images` for the references it builds.")
     images = [i for i in catalogue.CATALOGUE if refs is None or i.ref in refs]
     if any(i.recipe != "rootfs" for i in images) and catalogue.DEBIAN not in images:
         images.insert(0, catalogue.DEBIAN)

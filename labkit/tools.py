@@ -92,7 +92,6 @@ def ensure_compose() -> str:
 
 def ensure_cluster_tools() -> dict[str, str]:
     """kind and kubectl, found on PATH or built (pinned versions) into this environment's bin."""
-    import dataclasses
     import sys
 
     from labkit import cluster_parts as parts
@@ -108,10 +107,10 @@ def ensure_cluster_tools() -> dict[str, str]:
             found[name] = "missing: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
             continue
         spec = parts.program(program)
-        spec = dataclasses.replace(spec, commands={name: spec.commands[name]})
         if not (offline_cluster.BIN / spec.key / name).exists():
             print(f"building {name} {spec.version} from the Go module proxy ...", flush=True)
-        built = gobuild.build(spec, offline_cluster.BIN / spec.key, config.cache_dir("cluster") / "src")[name]
+        # The whole program's wrapper module, so the cluster build later reuses it as it is.
+        built = gobuild.build(spec, offline_cluster.BIN / spec.key, offline_cluster.SRC, only=[name])[name]
         target = Path(sys.executable).parent / name
         shutil.copy2(built, target)
         found[name] = str(target)

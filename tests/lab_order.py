@@ -1,0 +1,90 @@
+"""How `make test` runs the labs, as a pytest plugin (registered by conftest.py).
+
+Each lab runs four times over, in this order, one lab after another:
+1. the unsolved learner version (tests/labs/test_learner_versions.py): every check fails with a hint;
+2. the solved notebook without its cleanup cells, leaving its state behind (tests/labs/test_rerun.py);
+3. the whole solved notebook again, cell by cell, by nbval (labs/*.ipynb) over that state: the
+   second run of "twice in a row" and the solved run at once, so no lab is executed a third time;
+4. nothing labelled is left after its cleanup cells (tests/labs/test_rerun.py).
+A plugin and not a conftest hook because nbval's cells live outside tests/, where conftest hooks
+do not reach.
+
+The course cluster is created in the background as soon as the session knows it runs a cluster
+lab, while the Docker labs run; the first cluster lab's test waits for it.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labkit import config, labs
+
+PHASES = {"test_learner_version_fails_every_check_with_a_hint": 1, "test_first_run_keeps_its_state": 2,
+          "nbval": 3, "test_solved_run_left_nothing_behind": 4}
+
+
+def phase_of(item) -> int | None:
+    return PHASES["nbval"] if str(item.fspath).endswith(".ipynb") else PHASES.get(getattr(item, "originalname", ""))
+
+
+def lab_of(item) -> labs.LabInfo | None:
+    """The lab an item runs (one of the phases above), or None (unit tests, even lab-parametrized)."""
+    if phase_of(item) is None:
+        return None
+    callspec = getattr(item, "callspec", None)
+    if callspec and isinstance(callspec.params.get("lab"), labs.LabInfo):
+        return callspec.params["lab"]
+    path = Path(str(item.fspath))
+    if path.suffix == ".ipynb" and path.parent == config.LABS_DIR:
+        return next((lab for lab in labs.LABS.values() if lab.notebook == path.name), None)
+    return None
+
+
+class LabOrder:
+    def __init__(self):
+        self.cluster_up: subprocess.Popen | None = None
+        self.log = config.workspace_root() / "cluster-up.log"
+        self.nbval_labs: set[str] = set()
+        self.started = 0.0
+        self.waited: float | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        order = list(labs.LABS)
+        # Items with no lab (unit tests) first, then lab by lab in registry order, phase by phase.
+        position = {id(item): i for i, item in enumerate(items)}
+        items.sort(key=lambda item: (order.index(lab_of(item).id) + 1 if lab_of(item) else 0,
+                                     phase_of(item) if lab_of(item) else 0, position[id(item)]))
+        self.nbval_labs = {lab_of(i).id for i in items if lab_of(i) and phase_of(i) == PHASES["nbval"]}
+
+    def pytest_collection_finish(self, session):
+        if session.config.option.collectonly or self.cluster_up is not None:
+            return
+        if any(lab_of(item) and lab_of(item).cluster for item in session.items):
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            with self.log.open("w") as out:  # the child keeps its own handle
+                self.cluster_up = subprocess.Popen([sys.executable, "-m", "labkit.cli", "cluster", "up"],
+                                                   stdout=out, stderr=subprocess.STDOUT)
+            self.started = time.monotonic()
+
+    def pytest_runtest_setup(self, item):
+        lab = lab_of(item)
+        if not (lab and lab.cluster and self.cluster_up is not None):
+            return
+        if self.waited is None:
+            began = time.monotonic()
+            self.cluster_up.wait()
+            self.waited = time.monotonic() - began
+            print(f"\ncourse cluster: `labkit cluster up` exited {self.cluster_up.returncode} after "
+                  f"{time.monotonic() - self.started:.0f} s, of which the tests waited {self.waited:.0f} s; log: {self.log}")
+        if self.cluster_up.returncode != 0:
+            pytest.fail(f"`labkit cluster up` failed (exit {self.cluster_up.returncode}); the end of its log:\n"
+                        + "\n".join(self.log.read_text().splitlines()[-25:]), pytrace=False)
+
+    def pytest_sessionfinish(self):
+        if self.cluster_up is not None and self.cluster_up.poll() is None:
+            self.cluster_up.wait()  # never leave a half-created cluster behind a short session

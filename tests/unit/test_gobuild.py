@@ -1,0 +1,87 @@
+"""The Go build pipeline's own logic (no Go run): binary names, and fetches overlapping compiles.
+fetch and compile_commands are replaced by recorders here; the real ones run in CI's cluster build."""
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labkit import cluster_parts, gobuild
+from labkit.errors import LabError
+
+
+def test_exec_names_follow_go_build_dash_o_dir():
+    assert gobuild.exec_name("k8s.io/kubernetes/cmd/kubelet") == "kubelet"
+    assert gobuild.exec_name("go.etcd.io/etcd/etcdctl/v3") == "etcdctl"
+    assert gobuild.exec_name("go.etcd.io/etcd/server/v3") == "server"
+    assert gobuild.exec_name("sigs.k8s.io/kind") == "kind"
+    assert gobuild.exec_name("github.com/containernetworking/plugins/plugins/ipam/host-local") == "host-local"
+
+
+def test_no_program_builds_two_commands_to_one_file_name():
+    for program in cluster_parts.PROGRAMS:
+        names = [gobuild.exec_name(p) for p in program.commands.values()]
+        assert len(set(names)) == len(names), program.key
+
+
+def _programs(*names):
+    return [gobuild.GoProgram(n, f"example.com/{n}", "v1.0.0", {n: f"example.com/{n}"}) for n in names]
+
+
+def _fake(monkeypatch, fetch_seconds, fail=None):
+    events = []
+    lock = threading.Lock()
+    building = threading.Semaphore(1)
+
+    def fetch(program, src_root):
+        with lock:
+            events.append(("fetch-start", program.name, time.monotonic()))
+        time.sleep(fetch_seconds[program.name])
+        if program.name == fail:
+            raise LabError(f"resolving {program.key} failed", "fix it")
+        with lock:
+            events.append(("fetched", program.name, time.monotonic()))
+        return src_root / program.key
+
+    def compile_commands(program, work, out_dir, names):
+        assert building.acquire(blocking=False), "two compiles ran at once"
+        try:
+            with lock:
+                events.append(("compile", program.name, time.monotonic()))
+            time.sleep(0.05)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                (out_dir / name).write_text("binary")
+        finally:
+            building.release()
+
+    monkeypatch.setattr(gobuild, "fetch", fetch)
+    monkeypatch.setattr(gobuild, "compile_commands", compile_commands)
+    return events
+
+
+def test_programs_compile_in_the_order_their_fetches_finish_while_others_still_fetch(monkeypatch, tmp_path: Path):
+    events = _fake(monkeypatch, {"big": 0.6, "small": 0.05, "medium": 0.2})
+    outputs, timings = gobuild.build_all(_programs("big", "small", "medium"), tmp_path / "bin", tmp_path / "src",
+                                         log=lambda *a: None)
+    compiled = [name for kind, name, _ in events if kind == "compile"]
+    assert compiled == ["small", "medium", "big"]
+    big_fetched = next(t for kind, name, t in events if (kind, name) == ("fetched", "big"))
+    small_compiled = next(t for kind, name, t in events if (kind, name) == ("compile", "small"))
+    assert small_compiled < big_fetched, "the first compile waited for every fetch"
+    assert all(path.read_text() == "binary" for path in outputs.values())
+    assert timings["big"].fetch >= 0.6 and timings["small"].compile >= 0.05
+
+
+def test_built_programs_are_neither_fetched_nor_compiled_again(monkeypatch, tmp_path: Path):
+    _fake(monkeypatch, {"a": 0, "b": 0})
+    gobuild.build_all(_programs("a", "b"), tmp_path / "bin", tmp_path / "src", log=lambda *a: None)
+    events = _fake(monkeypatch, {"a": 0, "b": 0})
+    gobuild.build_all(_programs("a", "b"), tmp_path / "bin", tmp_path / "src", log=lambda *a: None)
+    assert events == []
+
+
+def test_a_failed_fetch_fails_the_build_with_its_own_sentence(monkeypatch, tmp_path: Path):
+    _fake(monkeypatch, {"a": 0.01, "b": 0.01}, fail="b")
+    with pytest.raises(LabError, match="resolving b-v1.0.0 failed"):
+        gobuild.build_all(_programs("a", "b"), tmp_path / "bin", tmp_path / "src", log=lambda *a: None)
