@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labkit import config, progress
+from labkit import config, locks, progress
 from labkit import cluster_parts as parts
 from labkit.errors import LabError
 
@@ -130,6 +130,7 @@ def create(log=print) -> str:
         kubeconfig(refresh=True)
         wait_ready()
         return "reused"
+    wait_for_node_image_build(log)
     cmd = [tool("kind"), "create", "cluster", "--config", str(CONFIG_FILE)]
     if offline_node_image():
         cmd += ["--image", parts.NODE_IMAGE]
@@ -142,6 +143,18 @@ def create(log=print) -> str:
     kubeconfig(refresh=True)
     wait_ready()
     return "created"
+
+
+def wait_for_node_image_build(log=print, timeout: float = 3600) -> None:
+    """An offline node image build under way (`labkit cluster build`, e.g. started by CI before the
+    Docker labs): wait for it, since the image it makes is the one to create the cluster from."""
+    pid = locks.holder(locks.CLUSTER_BUILD)
+    if pid is None:
+        return
+    log(f"the offline node image is being built (`labkit cluster build`, pid {pid}): waiting for it to finish")
+    progress.wait_until(lambda: (locks.holder(locks.CLUSTER_BUILD) is None, f"pid {pid} building"),
+                        what="the offline node image build", timeout=timeout, interval=5,
+                        fix=f"see how the build is doing in its terminal, or stop it (`kill {pid}`) and rerun.")
 
 
 def delete(log=print) -> bool:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labkit import catalogue, config, gobuild, offline
+from labkit import catalogue, config, gobuild, locks, offline
 from labkit import cluster_parts as parts
 from labkit.errors import LabError
 
@@ -224,7 +224,12 @@ def _exec(container: str, script: str) -> str:
 
 
 def build_all(force: bool = False, log=print) -> dict[str, float]:
-    """All three stages; returns seconds per stage."""
+    """All three stages; returns seconds per stage. One build at a time (locks.CLUSTER_BUILD)."""
+    with locks.held(locks.CLUSTER_BUILD, lambda pid: log(f"another cluster build (pid {pid}) is running: waiting for it")):
+        return _build_all(force, log)
+
+
+def _build_all(force: bool, log) -> dict[str, float]:
     times = {}
     started = time.monotonic()
     binaries = build_binaries(log)

@@ -49,22 +49,28 @@ class LabOrder:
         self.cluster_up: subprocess.Popen | None = None
         self.log = config.workspace_root() / "cluster-up.log"
         self.nbval_labs: set[str] = set()
+        self.runs: dict[str, tuple[labs.LabInfo, int]] = {}  # item -> the lab it runs, and its phase
         self.started = 0.0
         self.waited: float | None = None
+        self.seconds: dict[tuple[str, int], float] = {}  # (lab, phase) -> seconds, for the summary
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items):
+        self.runs = {item.nodeid: (lab_of(item), phase_of(item)) for item in items if lab_of(item)}
         order = list(labs.LABS)
-        # Items with no lab (unit tests) first, then lab by lab in registry order, phase by phase.
-        position = {id(item): i for i, item in enumerate(items)}
-        items.sort(key=lambda item: (order.index(lab_of(item).id) + 1 if lab_of(item) else 0,
-                                     phase_of(item) if lab_of(item) else 0, position[id(item)]))
-        self.nbval_labs = {lab_of(i).id for i in items if lab_of(i) and phase_of(i) == PHASES["nbval"]}
+        position = {item.nodeid: i for i, item in enumerate(items)}
+
+        def key(item):  # items that run no lab first (unit tests), then lab by lab, phase by phase
+            lab, phase = self.runs.get(item.nodeid, (None, 0))
+            return (order.index(lab.id) + 1 if lab else 0, phase, position[item.nodeid])
+
+        items.sort(key=key)
+        self.nbval_labs = {lab.id for lab, phase in self.runs.values() if phase == PHASES["nbval"]}
 
     def pytest_collection_finish(self, session):
         if session.config.option.collectonly or self.cluster_up is not None:
             return
-        if any(lab_of(item) and lab_of(item).cluster for item in session.items):
+        if any(lab.cluster for lab, _ in self.runs.values()):
             self.log.parent.mkdir(parents=True, exist_ok=True)
             with self.log.open("w") as out:  # the child keeps its own handle
                 self.cluster_up = subprocess.Popen([sys.executable, "-m", "labkit.cli", "cluster", "up"],
@@ -72,7 +78,7 @@ class LabOrder:
             self.started = time.monotonic()
 
     def pytest_runtest_setup(self, item):
-        lab = lab_of(item)
+        lab, _ = self.runs.get(item.nodeid, (None, 0))
         if not (lab and lab.cluster and self.cluster_up is not None):
             return
         if self.waited is None:
@@ -84,6 +90,24 @@ class LabOrder:
         if self.cluster_up.returncode != 0:
             pytest.fail(f"`labkit cluster up` failed (exit {self.cluster_up.returncode}); the end of its log:\n"
                         + "\n".join(self.log.read_text().splitlines()[-25:]), pytrace=False)
+
+    def pytest_runtest_logreport(self, report):
+        if report.nodeid in self.runs:
+            lab, phase = self.runs[report.nodeid]
+            self.seconds[lab.id, phase] = self.seconds.get((lab.id, phase), 0.0) + report.duration
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.seconds:
+            return
+        names = {phase: name for name, phase in PHASES.items()}
+        terminalreporter.write_sep("=", "seconds per lab and phase")
+        for lab_id in labs.LABS:
+            row = {names[p]: s for (lid, p), s in self.seconds.items() if lid == lab_id}
+            if row:
+                terminalreporter.write_line(f"lab {lab_id}: {sum(row.values()):6.0f} s  (" + ", ".join(
+                    f"{name.removeprefix('test_')} {secs:.0f} s" for name, secs in row.items()) + ")")
+        if self.waited is not None:
+            terminalreporter.write_line(f"waited for the course cluster: {self.waited:.0f} s")
 
     def pytest_sessionfinish(self):
         if self.cluster_up is not None and self.cluster_up.poll() is None:
