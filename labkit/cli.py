@@ -38,6 +38,15 @@ def cmd_check(args) -> int:
     from labkit.lab import Lab
 
     lab = Lab(labs.get(args.lab))
+    # What every check needs, asked once: a daemon (or cluster) that is down is one sentence, not
+    # the same sentence under each check. Raises LabError, which main() prints.
+    from labkit import daemon
+
+    daemon.client()
+    if lab.info.cluster:
+        from labkit import cluster
+
+        cluster.kubeconfig(refresh=True)
     results = lab.check_all(raise_on_fail=False)
     failed = sum(not r.ok for r in results)
     print(f"{len(results) - failed} passed, {failed} failed")

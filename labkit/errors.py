@@ -31,6 +31,10 @@ class CommandFailed(LabError):
     pass
 
 
+class LabNotStarted(LabError):
+    """A cell run after the lab's first cell failed: says why the lab did not start, once more."""
+
+
 # Docker CLI / API error text -> (one-sentence problem, fix). Order matters: first match wins.
 _DOCKER_ERRORS: list[tuple[str, str, str]] = [
     (r"Cannot connect to the Docker daemon|docker\.sock.*(connection refused|no such file)|Error while fetching server API version",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -66,12 +67,58 @@ class Lab:
         return removed
 
 
+_not_started: errors.LabNotStarted | None = None
+
+
 def start(lab_id: str) -> Lab:
-    """Preflight, working folder, %%shell magic. Call once at the top of a lab."""
+    """Preflight, working folder, %%shell magic. Call once at the top of a lab, as `lab = labkit.start("NN")`."""
+    global _not_started
     if not config.headless():
         errors.install_handler()
-    lab = Lab(labs.get(lab_id))
-    info = daemon.server_info()  # raises DaemonUnavailable with a fix when Docker is not running
+    info = labs.get(lab_id)
+    try:
+        lab = _start(info)
+    except errors.LabError as err:
+        # Every later cell would fail raw (NameError: lab; Cell magic %%shell not found; files
+        # written to a folder that was never made): make each of them say why instead.
+        fix = re.sub(r",? then rerun this cell\.?$", "", err.fix.strip()) or "fix that"
+        _not_started = errors.LabNotStarted(
+            f"The lab did not start: {err.problem}",
+            f"{fix}, then rerun the lab's first cell (`lab = labkit.start(\"{info.id}\")`).")
+        _refuse_later_cells(True)
+        raise
+    _not_started = None
+    _refuse_later_cells(False)
+    return lab
+
+
+def raise_not_started() -> None:
+    if _not_started is not None:
+        raise _not_started
+
+
+def _refuse_cells(lines: list[str]) -> list[str]:
+    """An IPython input transformer: a cell other than the start cell becomes raise_not_started().
+    It runs before magics are parsed, so %%shell and %%writefile cells are covered too."""
+    if _not_started is None or "labkit.start(" in "".join(lines):
+        return lines
+    return ["import labkit.lab\n", "labkit.lab.raise_not_started()\n"]
+
+
+def _refuse_later_cells(on: bool) -> None:
+    ip = render.ipython()
+    if ip is None:
+        return
+    transformers = ip.input_transformers_cleanup
+    if on and _refuse_cells not in transformers:
+        transformers.append(_refuse_cells)
+    elif not on and _refuse_cells in transformers:
+        transformers.remove(_refuse_cells)
+
+
+def _start(info: labs.LabInfo) -> Lab:
+    lab = Lab(info)
+    server = daemon.server_info()  # raises DaemonUnavailable with a fix when Docker is not running
     where = ""
     if lab.info.cluster:
         from labkit import cluster
@@ -84,8 +131,8 @@ def start(lab_id: str) -> Lab:
     shell.register_magic(lab.shell_env())
     render.show_card(
         f"Lab {lab.id}: {lab.info.title}",
-        f"Docker {info.get('ServerVersion', '?')} on {info.get('OperatingSystem', '?')} "
-        f"(kernel {info.get('KernelVersion', '?')}, cgroup v{info.get('CgroupVersion', '?')}); "
+        f"Docker {server.get('ServerVersion', '?')} on {server.get('OperatingSystem', '?')} "
+        f"(kernel {server.get('KernelVersion', '?')}, cgroup v{server.get('CgroupVersion', '?')}); "
         f"working in {lab.workdir}{where}",
     )
     return lab

@@ -65,6 +65,11 @@ def cluster_findings() -> list[Finding]:
             found.append(Finding(name, False, err.problem, err.fix + " (labs 05-11 need it)", required=False))
     if not all(f.ok for f in found):
         return found
+    try:
+        daemon.client()  # kind's nodes are Docker containers: without the daemon, nothing to ask
+    except LabError as err:
+        return found + [Finding(f"cluster {parts.CLUSTER_NAME}", False, f"cannot tell: {err.problem}", err.fix,
+                                required=False)]
     up = cluster.exists()
     image = "locally built node image" if cluster.offline_node_image() else f"kind's {parts.NODE_IMAGE}"
     found.append(Finding(f"cluster {parts.CLUSTER_NAME}", up, f"running ({image})" if up else "not created",
@@ -79,4 +84,12 @@ def cluster_findings() -> list[Finding]:
 
 
 def run() -> list[Finding]:
-    return docker_findings() + compose_findings() + cluster_findings()
+    """Every finding at once: a section that cannot be examined becomes a finding of its own."""
+    found = []
+    for name, section in (("Docker", docker_findings), ("Docker Compose", compose_findings),
+                          ("the course cluster", cluster_findings)):
+        try:
+            found += section()
+        except LabError as err:
+            found.append(Finding(name, False, f"cannot tell: {err.problem}", err.fix))
+    return found
