@@ -52,13 +52,21 @@ class Timing:
     compile: float = 0.0
 
 
+# Every program is linked with -s -w (no symbol table, no DWARF), so the compiler need not make
+# DWARF in the first place; the binaries are the same size either way.
+BUILD_FLAGS = ("-trimpath", "-gcflags=all=-dwarf=false")
+
+
 def go_env() -> dict[str, str]:
     if shutil.which("go") is None:
         raise LabError("Go is not installed, and the offline cluster is built from Go sources.",
                        "install Go 1.26 (`https://go.dev/dl` or your package manager) and rerun, "
                        "or use the learner path (`make cluster`) with internet access.")
     # No VCS stamping (module sources are not git checkouts); use the local toolchain only.
-    return {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local"}
+    # GOGC=400: the compiler collects garbage less often (its heap is small next to 24 GiB; the
+    # same crictl compiled in 99 s instead of 110, averaged over two runs each, on 2 cores).
+    return {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local",
+            "GOGC": os.environ.get("GOGC", "400")}
 
 
 def go_mod_text(program: GoProgram) -> str:
@@ -119,7 +127,7 @@ def compile_commands(program: GoProgram, work: Path, out_dir: Path, names: list[
                        "give them distinct package paths in cluster_parts.PROGRAMS.")
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".part-", dir=out_dir) as tmp:
-        cmd = ["go", "build", "-trimpath", "-o", tmp + "/"]
+        cmd = ["go", "build", *BUILD_FLAGS, "-o", tmp + "/"]
         if program.ldflags:
             cmd += ["-ldflags", program.ldflags]
         if program.tags:

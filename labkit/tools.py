@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from labkit import config
+from labkit import config, gobuild
 from labkit.errors import LabError
 
 # The newest Compose release whose go.mod accepts this course's Go toolchain (v5.7 needs go >= 1.26.10).
@@ -63,8 +63,8 @@ def build_compose(dest: Path) -> Path:
             p.chmod(p.stat().st_mode | 0o200)
         dest.parent.mkdir(parents=True, exist_ok=True)
         ldflags = f"-s -w -X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
-        done = subprocess.run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(dest), "./cmd"],
-                              cwd=work, env={**os.environ, "CGO_ENABLED": "0"})
+        done = subprocess.run(["go", "build", *gobuild.BUILD_FLAGS, "-ldflags", ldflags, "-o", str(dest), "./cmd"],
+                              cwd=work, env=gobuild.go_env())
         if done.returncode != 0:
             raise LabError(f"Building docker compose {COMPOSE_VERSION} failed (go build exited {done.returncode}).",
                            "read the compiler output above; a Go older than the module's go.mod asks for is the usual cause.")
@@ -95,7 +95,7 @@ def ensure_cluster_tools() -> dict[str, str]:
     import sys
 
     from labkit import cluster_parts as parts
-    from labkit import gobuild, offline_cluster
+    from labkit import offline_cluster
 
     found = {}
     for name, program in (("kind", "kind"), ("kubectl", "kubernetes")):
