@@ -29,7 +29,12 @@ def _print_findings(findings) -> int:
             print(f"  {'':34} fix: {f.fix}")
         if not f.ok and f.required:
             worst = 1
-    print("Ready for the labs." if worst == 0 else "Not ready yet: fix the ✘ lines above.")
+    if worst:
+        print("Not ready yet: fix the ✘ lines above.")
+    elif all(f.ok for f in findings):
+        print("Ready for the labs.")
+    else:
+        print("Ready for the labs, except what the ! lines above say.")
     return worst
 
 

@@ -29,6 +29,15 @@ class WrongContext(LabError):
     pass
 
 
+class ClusterBroken(LabError):
+    pass
+
+
+BROKEN_FIX = ("recreate it: `make cluster-down`, then `make cluster` (a minute or two; your notebooks are kept, "
+              "and rerunning a lab's cells makes its objects again). After a Docker or machine restart kind's "
+              "nodes can come back with other addresses, which their etcd and certificates do not accept.")
+
+
 # --- tools --------------------------------------------------------------------------------------
 def tool(name: str) -> str:
     """kind or kubectl: next to this Python (where `make setup` puts pinned builds), on PATH, or
@@ -128,6 +137,13 @@ def create(log=print) -> str:
     if exists():
         log(f"kind cluster {parts.CLUSTER_NAME} already exists: reusing it")
         kubeconfig(refresh=True)
+        # Its containers running says nothing of the API server: ask it (a restarted cluster's
+        # API server takes a little while to answer; a broken one never does).
+        try:
+            progress.wait_until(_api_answers, what="an answer from the cluster's API server", timeout=60, interval=3)
+        except progress.WaitTimedOut:
+            raise ClusterBroken(f"The course cluster's containers are running, but its API server has not answered "
+                                f"for a minute ({api_health()[2]}).", BROKEN_FIX) from None
         wait_ready()
         return "reused"
     wait_for_node_image_build(log)
@@ -184,6 +200,27 @@ def wait_ready(timeout: float = 600) -> None:
     progress.wait_until(state, timeout=timeout, what="cluster ready",
                         fix="see what is not ready with `kubectl get nodes` and `kubectl get pods -A`; "
                             "`kind export logs --name containers-course` collects the nodes' logs.")
+
+
+def api_health(timeout: float = 5) -> tuple[bool, bool, str]:
+    """What the API server answers now: (answers, every node Ready, a sentence). Never raises:
+    `labkit doctor` and `cluster up` report what the cluster says, not what its containers look like."""
+    from kubernetes import client
+
+    try:
+        nodes = client.CoreV1Api(api_client()).list_node(_request_timeout=timeout).items
+    except LabError as err:
+        return False, False, err.problem
+    except Exception as exc:  # refused, timed out, TLS: the API server is not answering
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        return False, False, f"the API server does not answer ({type(exc).__name__}: {reason})"
+    ready = sum(has_condition(n, "Ready") for n in nodes)
+    return True, bool(nodes) and ready == len(nodes), f"the API server answers; {ready}/{len(nodes)} nodes Ready"
+
+
+def _api_answers() -> tuple[bool, str]:
+    answers, _, detail = api_health()
+    return answers, detail
 
 
 def has_condition(obj, kind: str) -> bool:

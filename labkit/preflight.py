@@ -75,6 +75,11 @@ def cluster_findings() -> list[Finding]:
     found.append(Finding(f"cluster {parts.CLUSTER_NAME}", up, f"running ({image})" if up else "not created",
                          "run `make cluster` (labs 05-11 need it)", required=False))
     if up:
+        answers, ready, detail = cluster.api_health()
+        found.append(Finding("cluster API server", answers and ready, detail,
+                             cluster.BROKEN_FIX if not answers else
+                             "give it a minute after a restart; `kubectl get nodes` shows which node is not Ready",
+                             required=False))
         current = cluster.current_context()
         ok = current == cluster.chosen_context()
         found.append(Finding("kubectl current context", ok, current or "none",
