@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from labkit import config, gobuild
+from labkit import config
 from labkit.errors import LabError
 
 # The newest Compose release whose go.mod accepts this course's Go toolchain (v5.7 needs go >= 1.26.10).
@@ -63,6 +63,8 @@ def build_compose(dest: Path) -> Path:
             p.chmod(p.stat().st_mode | 0o200)
         dest.parent.mkdir(parents=True, exist_ok=True)
         ldflags = f"-s -w -X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
+        from labkit import gobuild  # build machinery: not loaded by `labkit doctor`, which imports this module
+
         done = subprocess.run(["go", "build", *gobuild.BUILD_FLAGS, "-ldflags", ldflags, "-o", str(dest), "./cmd"],
                               cwd=work, env=gobuild.go_env())
         if done.returncode != 0:
@@ -95,7 +97,7 @@ def ensure_cluster_tools() -> dict[str, str]:
     import sys
 
     from labkit import cluster_parts as parts
-    from labkit import offline_cluster
+    from labkit import gobuild, offline_cluster
 
     found = {}
     for name, program in (("kind", "kind"), ("kubectl", "kubernetes")):

@@ -26,13 +26,18 @@ def _answers():
     return answers, detail
 
 
+def _stopped():
+    answers, detail = _answers()
+    return not answers, detail
+
+
 @pytest.fixture
 def api_server_stopped():
     assert cluster.api_health()[0], "the cluster must answer before the test"
     subprocess.run(["docker", "exec", CONTROL_PLANE, "mv", MANIFEST, "/etc/kubernetes/kube-apiserver.yaml.off"],
                    check=True)
     try:
-        progress.wait_until(lambda: (not _answers()[0], _answers()[1]), what="the API server to stop", timeout=120,
+        progress.wait_until(_stopped, what="the API server to stop", timeout=120,
                             interval=2)
         yield
     finally:
