@@ -1,7 +1,10 @@
 """The cluster's containers are up but its API server does not answer (here: its static pod's
 manifest moved aside, so the kubelet stops it; nothing changes address): `labkit cluster status`
 says so instead of "ready", and `labkit cluster up` says it in one sentence with the fix, never a
-urllib3 traceback."""
+urllib3 traceback.
+
+Named to run last in tests/cluster: restarting the API server leaves CoreDNS answering late for a
+while, which failed the smoke test's DNS probe when this ran first."""
 import subprocess
 import sys
 
