@@ -1,5 +1,6 @@
 """Print timings: offline image builds (cold and warm), the offline cluster artefacts (cold and
-warm), cluster creation and its idle memory, each lab's run time, check latencies.
+warm), cluster creation and its idle memory, each lab's run time and what its answer variants add,
+check latencies.
 
 Numbers are printed, never asserted: machines differ. Run with `make bench`.
 """
@@ -16,8 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 os.environ.setdefault("LABKIT_HEADLESS", "1")
 
-from helpers import execute, source_notebook, tags  # noqa: E402
-from labkit import catalogue, cleanup, daemon, labs, offline  # noqa: E402
+import answer_variants  # noqa: E402
+from labkit import catalogue, cleanup, daemon, labs  # noqa: E402
+from labkit.provision import images  # noqa: E402
 from labkit.lab import Lab  # noqa: E402
 
 
@@ -25,13 +27,13 @@ def offline_images(cold: bool) -> None:
     """Warm: every image reused. With --cold also a forced rebuild over Docker's layer cache (the
     debootstrap that precedes it on a new machine is timed in go_cold_breakdown, in a temporary
     cache); official images a learner has pulled are never replaced."""
-    if cold and not all(offline.is_offline_build(img.ref) for img in catalogue.CATALOGUE):
+    if cold and not all(images.is_offline_build(img.ref) for img in catalogue.CATALOGUE):
         print("offline images: forced rebuild skipped (official images present; not replacing them)")
         cold = False
     for label, force in (("forced rebuild", True), ("warm", False)) if cold else (("warm", False),):
         t0 = time.monotonic()
         with contextlib.redirect_stdout(io.StringIO()):
-            results = offline.build_all(force=force)
+            results = images.build_all(force=force)
         print(f"offline images {label}: {time.monotonic() - t0:6.1f} s  "
               + ", ".join(f"{ref} {what} {secs:.1f}s" for ref, what, secs in results))
 
@@ -42,12 +44,13 @@ def cluster_figures(cold: bool) -> None:
     import json
     import subprocess
 
-    from labkit import addons, cluster, offline_cluster
+    from labkit import cluster
+    from labkit.provision import addons, node_image
 
     if cold:
         go_cold_breakdown()
     t0 = time.monotonic()
-    times = offline_cluster.build_all(log=lambda *a: None)
+    times = node_image.build_all(log=lambda *a: None)
     print(f"offline cluster warm: {time.monotonic() - t0:6.1f} s  " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -78,28 +81,28 @@ def go_cold_breakdown() -> None:
     import subprocess
     import tempfile
 
-    from labkit import offline_cluster
+    from labkit.provision import node_image
 
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
         saved_env = {k: os.environ.get(k) for k in ("GOCACHE", "GOMODCACHE")}
-        saved = offline_cluster.BIN, offline_cluster.SRC, offline.CACHE
+        saved = node_image.BIN, node_image.SRC, images.CACHE
         os.environ.update(GOCACHE=f"{tmp}/gocache", GOMODCACHE=f"{tmp}/gomod")
-        offline_cluster.BIN, offline_cluster.SRC, offline.CACHE = Path(tmp, "bin"), Path(tmp, "src"), Path(tmp, "offline")
+        node_image.BIN, node_image.SRC, images.CACHE = Path(tmp, "bin"), Path(tmp, "src"), Path(tmp, "offline")
         try:
             t0 = time.monotonic()
             with contextlib.redirect_stdout(io.StringIO()):
-                offline._rootfs_tarball(force=True)
+                images._rootfs_tarball(force=True)
             print(f"cold Debian root filesystem (debootstrap): {time.monotonic() - t0:6.1f} s")
             timings: dict = {}
             t0 = time.monotonic()
-            offline_cluster.build_binaries(log=lambda *a: None, timings=timings)
+            node_image.build_binaries(log=lambda *a: None, timings=timings)
             wall = time.monotonic() - t0
             print(f"cold Go programs: {wall:6.1f} s wall (fetch {sum(t.fetch for t in timings.values()):.0f} s "
                   f"+ compile {sum(t.compile for t in timings.values()):.0f} s, overlapped)")
             for name, t in sorted(timings.items(), key=lambda kv: -(kv[1].fetch + kv[1].compile)):
                 print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s")
         finally:
-            offline_cluster.BIN, offline_cluster.SRC, offline.CACHE = saved
+            node_image.BIN, node_image.SRC, images.CACHE = saved
             for k, v in saved_env.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -116,28 +119,30 @@ def _bytes(text: str) -> float:
     return float(text)
 
 
-def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> None:
-    nb = source_notebook(lab)
-    nb.cells = [c for c in nb.cells if "cleanup" not in tags(c)]
-    cleanup.remove(lab.id)
+def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> float:
+    """The solved lab with its answer variants (as `make test` runs it); returns what the variants cost."""
     t0 = time.monotonic()
-    execute(nb, tmp)
-    run = time.monotonic() - t0
+    result = answer_variants.run(lab, tmp)  # starts from a clean lab
+    run = time.monotonic() - t0 - result.cost
+    by_name = {v.name: v for v in answer_variants.load(lab)}
     ctx = Lab(lab)
     latencies = {}
-    for name in ctx._checks.names():
+    for name in ctx.check_names():
         samples = []
         for _ in range(3):
             t = time.monotonic()
-            ctx._checks.run(name, ctx)  # timed whatever the verdict: later exercises change earlier state
+            ctx.result(name)  # timed whatever the verdict: later exercises change earlier state
             samples.append(time.monotonic() - t)
         latencies[name] = statistics.median(samples)
     slowest = max(latencies, key=latencies.get)
     t0 = time.monotonic()
     if not keep:
         cleanup.remove(lab.id)
-    print(f"lab {lab.id}: run {run:6.1f} s | checks median {statistics.median(latencies.values()) * 1000:5.0f} ms, "
+    failed = [name for name, o in result.outcomes.items() if o.problems(by_name[name])]
+    print(f"lab {lab.id}: run {run:6.1f} s + {len(result.seconds)} answer variants {result.cost:5.1f} s"
+          f"{f' ({len(failed)} NOT as expected)' if failed else ''} | checks median {statistics.median(latencies.values()) * 1000:5.0f} ms, "
           f"slowest {slowest} {latencies[slowest] * 1000:5.0f} ms | cleanup {time.monotonic() - t0:4.1f} s")
+    return result.cost
 
 
 def lab03_figures() -> None:
@@ -164,12 +169,14 @@ def main() -> None:
 
     offline_images(cold="--cold" in sys.argv)
     cluster_figures(cold="--cold" in sys.argv)
+    variants = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for lab in labs.LABS.values():
-            lab_timings(lab, Path(tmp), keep=lab.id == "03")
+            variants += lab_timings(lab, Path(tmp), keep=lab.id == "03")
             if lab.id == "03":
                 lab03_figures()
                 cleanup.remove("03")
+    print(f"answer variants of every lab: {variants:.0f} s added to `make test` (budget: 360 s on 2 cores)")
 
 
 if __name__ == "__main__":

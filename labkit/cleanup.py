@@ -31,16 +31,66 @@ def _lab_ids(lab: str | None) -> list[str]:
     return [lab] if lab else list(labs.LABS)
 
 
-def _remembered(lab: str):
-    return config.workspace_root() / ".labkit" / f"lab{lab}-images.txt"
+def _remembered(lab: str, kind: str = "images"):
+    return config.workspace_root() / ".labkit" / f"lab{lab}-{kind}.txt"
+
+
+def _remember(lab: str, kind: str, names: list[str]) -> None:
+    path = _remembered(lab, kind)
+    known = set(path.read_text().split()) if path.exists() else set()
+    new = [n for n in names if n not in known]
+    if new:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write("".join(f"{n}\n" for n in new))
+
+
+def _recalled(lab: str | None, kind: str) -> list[str]:
+    return [n for i in _lab_ids(lab) if (path := _remembered(i, kind)).exists() for n in path.read_text().split()]
 
 
 def remember_images(lab: str, ids: list[str]) -> None:
     """Record images a lab created that carry no label (build stages of the classic builder)."""
-    path = _remembered(lab)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        f.write("".join(f"{i}\n" for i in ids))
+    _remember(lab, "images", ids)
+
+
+def remember_anonymous_volumes(lab: str) -> None:
+    """Record the anonymous volumes attached to the lab's containers right now. Docker labels them with
+    nothing of ours, and `docker compose down` (without -v) leaves them behind unattached: this record,
+    made after every %%shell cell, is what proves later that they are the lab's."""
+    names = [m["Name"] for ctr in _owned("containers", lab) for m in ctr.attrs.get("Mounts") or []
+             if m.get("Type") == "volume" and _anonymous(m.get("Name", ""))]
+    _remember(lab, "volumes", names)
+
+
+def _anonymous(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def _recorded_volumes(lab: str | None) -> list:
+    import docker.errors
+
+    found = []
+    for name in _recalled(lab, "volumes"):
+        try:
+            found.append(daemon.client().volumes.get(name))
+        except docker.errors.NotFound:
+            pass
+    return found
+
+
+def _dangling_remembered(lab: str | None) -> list[str]:
+    """Remembered build stages still present and still untagged (tagged since: someone's own now)."""
+    import docker.errors
+
+    out = []
+    for image_id in _recalled(lab, "images"):
+        try:
+            if not daemon.client().images.get(image_id).tags:
+                out.append(image_id)
+        except docker.errors.NotFound:
+            pass
+    return out
 
 
 def owned_image(img) -> bool:
@@ -95,8 +145,9 @@ def leftovers(lab: str | None = None) -> dict[str, list[str]]:
     return {
         "containers": [x.name for x in _owned("containers", lab)],
         "networks": [x.name for x in _owned("networks", lab)],
-        "volumes": [x.name for x in _owned("volumes", lab)],
-        "images": [x.tags[0] if x.tags else x.short_id for x in _owned("images", lab) if owned_image(x)],
+        "volumes": [x.name for x in _owned("volumes", lab)] + [v.name[:12] for v in _recorded_volumes(lab)],
+        "images": [x.tags[0] if x.tags else x.short_id for x in _owned("images", lab) if owned_image(x)]
+        + [i.split(":")[-1][:12] for i in _dangling_remembered(lab)],
         "namespaces": _namespaces(lab)[1],
     }
 
@@ -125,7 +176,7 @@ def remove(lab: str | None = None) -> Removed:
         ctr.remove(force=True, v=True)  # v: the anonymous volumes this container made
         done.containers.append(ctr.name)
     for kind, removed in (("networks", done.networks), ("volumes", done.volumes)):
-        for x in _owned(kind, lab):
+        for x in _owned(kind, lab) + (_recorded_volumes(lab) if kind == "volumes" else []):
             try:
                 x.remove()
                 removed.append(x.name)
@@ -142,17 +193,15 @@ def remove(lab: str | None = None) -> Removed:
         done.images.append(img.tags[0] if img.tags else img.short_id)
     # Untagged leftovers: labelled ones, and unlabelled build stages the lab recorded (only while
     # still untagged: an image someone tagged since is theirs now).
-    remembered = [_remembered(i) for i in _lab_ids(lab)]
-    ids = [img.id for img in c.images.list(filters={**f, "dangling": True})]
-    ids += [i for path in remembered if path.exists() for i in path.read_text().split()]
+    ids = [img.id for img in c.images.list(filters={**f, "dangling": True})] + _dangling_remembered(lab)
     for image_id in ids:
         try:
-            if not c.images.get(image_id).tags:
-                c.images.remove(image_id, force=True)
-                done.images.append(image_id.split(":")[-1][:12])
+            c.images.remove(image_id, force=True)
+            done.images.append(image_id.split(":")[-1][:12])
         except docker.errors.APIError:
             pass  # gone already, or still a parent of something else
-    for path in remembered:
-        path.unlink(missing_ok=True)
+    for i in _lab_ids(lab):
+        for kind in ("images", "volumes"):
+            _remembered(i, kind).unlink(missing_ok=True)
     _remove_namespaces(lab, done)
     return done

@@ -94,17 +94,18 @@ def cmd_learner(args) -> int:
 
 
 def cmd_images(args) -> int:
-    from labkit import catalogue, offline
+    from labkit import catalogue
+    from labkit.provision import images
 
     if args.action == "build":
-        offline.build_all(force=args.force, refs=args.build_refs or None)
+        images.build_all(force=args.force, refs=args.build_refs or None)
         return 0
     if args.refs:  # for `docker save $(labkit images --refs)`
         print(" ".join(img.ref for img in catalogue.CATALOGUE))
         return 0
     for img in catalogue.CATALOGUE:
-        state = ("offline build" if offline.is_offline_build(img.ref)
-                 else "official" if offline.present(img.ref) else "absent")
+        state = ("offline build" if images.is_offline_build(img.ref)
+                 else "official" if images.present(img.ref) else "absent")
         print(f"{img.ref:32} {state:14} labs {','.join(img.labs):10} {img.purpose}")
     return 0
 
@@ -127,14 +128,15 @@ def cmd_tools(args) -> int:
 
 
 def cmd_cluster(args) -> int:
-    from labkit import addons, cluster, offline_cluster
+    from labkit import cluster
+    from labkit.provision import addons, node_image
     from labkit import cluster_parts as parts
 
     if args.action == "build":
-        times = offline_cluster.build_all(force=args.force)
+        times = node_image.build_all(force=args.force)
         print("offline cluster artefacts ready: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
         if args.export:
-            print(f"archive for classrooms: {offline_cluster.export(args.export)}")
+            print(f"archive for classrooms: {node_image.export(args.export)}")
     elif args.action == "up":
         cluster.create()
         addons.install()

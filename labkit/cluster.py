@@ -42,11 +42,9 @@ BROKEN_FIX = ("recreate it: `make cluster-down`, then `make cluster` (a minute o
 def tool(name: str) -> str:
     """kind or kubectl: next to this Python (where `make setup` puts pinned builds), on PATH, or
     built by `labkit cluster build`."""
-    from labkit import offline_cluster
-
     candidates = [str(Path(sys.executable).parent / name), shutil.which(name)]
     program = "kind" if name == "kind" else "kubernetes"
-    candidates.append(str(offline_cluster.BIN / parts.program(program).key / name))
+    candidates.append(str(parts.BIN / parts.program(program).key / name))
     for path in candidates:
         if path and os.access(path, os.X_OK):
             return path
@@ -66,9 +64,9 @@ def exists(name: str = parts.CLUSTER_NAME) -> bool:
 
 
 def offline_node_image() -> bool:
-    from labkit import offline
+    from labkit import daemon
 
-    return offline.is_offline_build(parts.NODE_IMAGE)
+    return daemon.built_offline(parts.NODE_IMAGE)
 
 
 def chosen_context() -> str:
@@ -88,10 +86,16 @@ def current_context() -> str | None:
 _written: set[Path] = set()
 
 
+def _labs_kubeconfig() -> Path:
+    path = config.workspace_root() / ".labkit" / "kubeconfig"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def kubeconfig(refresh: bool = False) -> Path:
     """A kubeconfig with the one context the labs may use; written under the workspace, once per
     process (a cluster recreated since an earlier run has new certificates)."""
-    path = config.workspace_root() / ".labkit" / "kubeconfig"
+    path = _labs_kubeconfig()
     if path in _written and path.exists() and not refresh:
         return path
     context = chosen_context()
@@ -147,7 +151,9 @@ def create(log=print) -> str:
         wait_ready()
         return "reused"
     wait_for_node_image_build(log)
-    cmd = [tool("kind"), "create", "cluster", "--config", str(CONFIG_FILE)]
+    # --kubeconfig: kind writes the new context to the labs' own file, not to the learner's kubeconfig,
+    # whose current context stays whatever the learner chose.
+    cmd = [tool("kind"), "create", "cluster", "--config", str(CONFIG_FILE), "--kubeconfig", str(_labs_kubeconfig())]
     if offline_node_image():
         cmd += ["--image", parts.NODE_IMAGE]
         log(f"using the locally built node image {parts.NODE_IMAGE} (no registry needed)")
@@ -177,8 +183,8 @@ def delete(log=print) -> bool:
     if not exists():
         log(f"no kind cluster {parts.CLUSTER_NAME}: nothing to delete")
         return False
-    kind("delete", "cluster", "--name", parts.CLUSTER_NAME, capture=False)
-    path = config.workspace_root() / ".labkit" / "kubeconfig"
+    path = _labs_kubeconfig()
+    kind("delete", "cluster", "--name", parts.CLUSTER_NAME, "--kubeconfig", str(path), capture=False)
     path.unlink(missing_ok=True)
     return True
 

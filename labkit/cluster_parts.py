@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labkit.gobuild import GoProgram
+from labkit import config
+from labkit.goprogram import GoProgram
 
 KIND_VERSION = "v0.32.0"
 K8S_VERSION = "v1.36.1"
 # The image kind v0.32.0 names by default (pkg/apis/config/defaults/image.go).
 NODE_IMAGE = "kindest/node:v1.36.1"
 CLUSTER_NAME = "containers-course"
+# Where `labkit cluster build` puts the programs it builds (kind and kubectl among them), by version.
+BUILD_CACHE = config.cache_dir("cluster") / K8S_VERSION
+BIN = BUILD_CACHE / "bin"
 CONTEXT = f"kind-{CLUSTER_NAME}"
 
 ETCD_VERSION = "v3.6.8"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
-from labkit import platform_hints
+from labkit import catalogue, platform_hints
 from labkit.errors import DaemonUnavailable, ResourceMissing
 
 
@@ -59,6 +59,35 @@ def image(ref: str, hint: str = ""):
         return client().images.get(ref)
     except docker.errors.ImageNotFound:
         raise ResourceMissing(f"There is no image {ref} on this machine.", hint or "build or pull it first.") from None
+
+
+def image_names() -> list[str]:
+    """Every tagged image on this machine, as repository:tag (for "did you mean ...?")."""
+    try:
+        return [tag for img in client().images.list() for tag in img.tags]
+    except Exception:  # a suggestion is a nicety: never let it hide the error it decorates
+        return []
+
+
+def present(ref: str) -> bool:
+    import docker.errors
+
+    try:
+        client().images.get(ref)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def built_offline(ref: str) -> bool:
+    """Whether `ref` is one of the course's locally built equivalents (it carries their label)."""
+    import docker.errors
+
+    try:
+        img = client().images.get(ref)
+    except docker.errors.ImageNotFound:
+        return False
+    return (img.labels or {}).get(catalogue.OFFLINE_LABEL) == ref
 
 
 def exec_text(ctr, cmd: list[str] | str, user: str | None = None) -> tuple[int, str]:

@@ -7,6 +7,7 @@ handler installed by `install_handler` prints just that message; headless runs
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from labkit.render import ipython, show_error
 
@@ -77,14 +78,46 @@ _DOCKER_ERRORS: list[tuple[str, str, str]] = [
 ]
 
 
-def explain_docker_error(text: str) -> LabError | None:
-    """Turn raw docker output into a LabError, or None when it is nothing we recognise."""
+_IMAGE_PROBLEMS = ("There is no image", "The image")
+
+
+def explain_docker_error(text: str, images: Callable[[], list[str]] | None = None) -> LabError | None:
+    """Turn raw docker output into a LabError, or None when it is nothing we recognise.
+    `images` lists the local image names: an unknown image one typo away from one of them gets a
+    "did you mean ...?" (asked only when the error is about an image)."""
     for pattern, problem, fix in _DOCKER_ERRORS:
         m = re.search(pattern, text, re.IGNORECASE)
         if m:
             groups = [g for g in m.groups() if g] or ["(unknown)"]
-            return LabError(problem.format(*groups), fix.format(*groups))
+            fix = fix.format(*groups)
+            if images is not None and problem.startswith(_IMAGE_PROBLEMS):
+                close = similar_image(groups[0], images())
+                if close:
+                    fix = f"did you mean {close}? " + fix
+            return LabError(problem.format(*groups), fix)
     return None
+
+
+def _repository(ref: str) -> str:
+    """An image reference without its tag or digest and without Docker Hub's implicit prefix."""
+    ref = ref.split("@")[0]
+    head, _, tail = ref.rpartition(":")
+    ref = head if head and "/" not in tail else ref
+    return re.sub(r"^(docker\.io/)?(library/)?", "", ref)
+
+
+def similar_image(wanted: str, present: list[str]) -> str | None:
+    """The local image whose repository is closest to `wanted`'s, when one typo or so apart."""
+    import difflib
+
+    repos: dict[str, list[str]] = {}
+    for ref in present:
+        repos.setdefault(_repository(ref), []).append(ref)
+    target = _repository(wanted)
+    if target in repos:  # the repository exists: the tag is what is wrong
+        return ", ".join(sorted(repos[target])[:3])
+    match = difflib.get_close_matches(target, list(repos), n=1, cutoff=0.8)
+    return ", ".join(sorted(repos[match[0]])[:3]) if match else None
 
 
 def translate(exc: BaseException) -> LabError | None:
@@ -94,9 +127,7 @@ def translate(exc: BaseException) -> LabError | None:
         return exc
     names = {kind.__name__ for kind in type(exc).__mro__}  # kubernetes raises subclasses (NotFoundException...)
     if "ApiException" in names:
-        from labkit.kube import explain
-
-        return explain(exc)
+        return explain_api_error(exc)
     if names & {"MaxRetryError", "NewConnectionError", "ProtocolError"}:
         return LabError("The course cluster's API server does not answer.",
                         "start the cluster with `make cluster` (`docker ps` should list its node containers), "
@@ -147,3 +178,34 @@ def install_handler() -> None:
         return ["LabError: " + str(error)]
 
     ip.set_custom_exc(_translatable(), _show)
+
+
+_API_FIXES = {
+    401: "your kubeconfig's credentials were refused: recreate the cluster (`make cluster-down cluster`).",
+    403: "the course context lacks permission for this: use the kind cluster's admin context.",
+    404: "create it first (see the cell above), or check the name and namespace.",
+    409: "it exists already: delete it first or use another name.",
+    422: "fix the field it names and apply again.",
+}
+
+
+def explain_api_error(exc) -> LabError:
+    """A Kubernetes API error (kubernetes.client.ApiException) as one sentence and a fix: the API
+    server's own reason, field by field for a rejected object, never the raw Status dump."""
+    import json
+
+    try:
+        status = json.loads(exc.body)
+    except (TypeError, ValueError):
+        status = {}
+    message = status.get("message") or exc.reason or ""
+    causes = [c for c in (status.get("details") or {}).get("causes") or [] if c.get("field") or c.get("message")]
+    if causes:
+        details = status["details"]
+        what = " ".join(x for x in (details.get("kind"), details.get("name")) if x) or "the object"
+        said = "; ".join(f"{c.get('field', '')}: {c.get('message', '')}".strip(": ") for c in causes[:4])
+        message = f"it rejected {what}: {said}"
+    # Decoding errors quote the object as a Go map: keep the sentence before the dump.
+    message = re.split(r"\s*(?:map\[|&\w+\{)", message, maxsplit=1)[0].rstrip(" :,")
+    return LabError(f"The Kubernetes API said {exc.status}: {message}.",
+                    _API_FIXES.get(exc.status, "check `kubectl get events -A` and rerun."))

@@ -10,7 +10,7 @@ import subprocess
 from functools import cached_property
 
 from labkit import cluster, ownership, progress
-from labkit.errors import LabError
+from labkit.errors import LabError, explain_api_error
 
 
 def namespace_of(lab_id: str) -> str:
@@ -48,7 +48,7 @@ class Kube:
             self.core.read_namespace(self.namespace)
         except client.ApiException as exc:
             if exc.status != 404:
-                raise explain(exc) from None
+                raise explain_api_error(exc) from None
             body = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
             self.core.create_namespace(body)
         return self.namespace
@@ -62,7 +62,7 @@ class Kube:
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
-            raise explain(exc) from None
+            raise explain_api_error(exc) from None
 
     def events_for(self, name: str, namespace: str | None = None) -> list:
         events = self.core.list_namespaced_event(namespace or self.namespace,
@@ -93,20 +93,3 @@ def node_exec(node: str, *cmd: str) -> str:
         raise LabError(f"`{' '.join(cmd)}` failed on node {node}: {done.stderr.strip()[-300:]}",
                        "check that the course cluster is running (`make cluster`).")
     return done.stdout
-
-
-def explain(exc) -> LabError:
-    """A Kubernetes API error as one sentence and a fix."""
-    import json
-
-    try:
-        message = json.loads(exc.body).get("message", exc.reason)
-    except (TypeError, ValueError):
-        message = exc.reason
-    fixes = {401: "your kubeconfig's credentials were refused: recreate the cluster (`make cluster-down cluster`).",
-             403: "the course context lacks permission for this: use the kind cluster's admin context.",
-             404: "create it first (see the cell above), or check the name and namespace.",
-             409: "it exists already: delete it first or use another name.",
-             422: "the object is invalid: read the message, fix the field it names and apply again."}
-    return LabError(f"The Kubernetes API said {exc.status}: {message}",
-                    fixes.get(exc.status, "check `kubectl get events -A` and rerun."))

@@ -54,8 +54,17 @@ class Lab:
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *self.info.learner_writes))
 
     # --- checks ------------------------------------------------------------------------------
-    def check(self, name: str) -> checks.Result:
-        return checks.report(self._checks.run(name, self))
+    def check(self, name: str) -> None:
+        """Show one check's verdict. Returns nothing: a returned result would be shown a second time
+        as the cell's value (its card), so a learner would read every verdict twice."""
+        checks.report(self._checks.run(name, self))
+
+    def result(self, name: str) -> checks.Result:
+        """One check's verdict, evaluated and not shown (tests, the answer-variant harness)."""
+        return self._checks.run(name, self)
+
+    def check_names(self) -> list[str]:
+        return self._checks.names()
 
     def check_all(self, raise_on_fail: bool = False) -> list[checks.Result]:
         return [checks.report(self._checks.run(n, self), raise_on_fail) for n in self._checks.names()]
@@ -128,7 +137,8 @@ def _start(info: labs.LabInfo) -> Lab:
     lab.prepare_workdir()
     os.chdir(lab.workdir)
     os.environ.update(lab.shell_env())  # for `!docker ...` lines too
-    shell.register_magic(lab.shell_env())
+    # After every %%shell cell: note the anonymous volumes of the lab's containers (cleanup.py says why).
+    shell.register_magic(lab.shell_env(), after=lambda: cleanup.remember_anonymous_volumes(lab.id))
     render.show_card(
         f"Lab {lab.id}: {lab.info.title}",
         f"Docker {server.get('ServerVersion', '?')} on {server.get('OperatingSystem', '?')} "

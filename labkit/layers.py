@@ -100,7 +100,7 @@ def build(context: Path, tag: str, labels: dict[str, str], nocache: bool = False
 
 
 def _build_failed(tag: str, text: str) -> LabError:
-    return explain_docker_error(text) or LabError(f"Building {tag} failed: {text.strip()[-300:]}",
+    return explain_docker_error(text, images=daemon.image_names) or LabError(f"Building {tag} failed: {text.strip()[-300:]}",
                                                   "fix the Dockerfile and rerun the build.")
 
 
@@ -127,6 +127,17 @@ def history(ref: str) -> list[dict]:
         created_by = re.sub(r"^/bin/sh -c (#\(nop\)\s*)?", "", h.get("CreatedBy") or "").strip()
         rows.append({"id": h.get("Id", "<missing>"), "instruction": created_by or "(base image)", "bytes": h.get("Size", 0)})
     return rows
+
+
+def own_steps(ref: str, base: str) -> list[str]:
+    """The instructions `ref`'s own Dockerfile added on top of its final stage's base image."""
+    inherited = len(history(base)) if base else 0
+    return [row["instruction"] for row in history(ref)[inherited:]]
+
+
+def installs_in_final_stage(ref: str, base: str) -> list[str]:
+    """Steps of the final stage that ran pip install: a multi-stage build copies the venv instead."""
+    return [step for step in own_steps(ref, base) if re.search(r"\bpip3? install\b", step)]
 
 
 def step_layer(ref: str, pattern: str) -> dict | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
-from labkit import catalogue, daemon, offline, platform_hints
+from labkit import catalogue, daemon, platform_hints
 from labkit.errors import LabError
 
 
@@ -29,9 +29,9 @@ def docker_findings() -> list[Finding]:
     found.append(Finding("Docker daemon", True, f"{info.get('ServerVersion')} ({info.get('OperatingSystem')}, "
                                                   f"cgroup v{info.get('CgroupVersion')}, {info.get('MemTotal', 0) // 2**20} MiB)"))
     for img in catalogue.CATALOGUE:
-        if offline.is_offline_build(img.ref):
+        if daemon.built_offline(img.ref):
             found.append(Finding(f"image {img.ref}", True, "offline equivalent, built locally", required=False))
-        elif offline.present(img.ref):
+        elif daemon.present(img.ref):
             found.append(Finding(f"image {img.ref}", True, "official image, present", required=False))
         else:
             found.append(Finding(f"image {img.ref}", True, "not present yet: pulled on first use",
@@ -80,11 +80,11 @@ def cluster_findings() -> list[Finding]:
                              cluster.BROKEN_FIX if not answers else
                              "give it a minute after a restart; `kubectl get nodes` shows which node is not Ready",
                              required=False))
+        # Information, not a problem: the labs never use it, and `make cluster` leaves it as it was.
         current = cluster.current_context()
-        ok = current == cluster.chosen_context()
-        found.append(Finding("kubectl current context", ok, current or "none",
-                             f"`kubectl config use-context {cluster.chosen_context()}` for your own terminal; the labs "
-                             "use a kubeconfig of their own and never act on another context", required=False))
+        found.append(Finding("your kubectl's current context", True,
+                             f"{current or 'none'} (the labs use {cluster.kubeconfig()} instead; for your own terminal: "
+                             f"export KUBECONFIG={cluster.kubeconfig()})", required=False))
     return found
 
 

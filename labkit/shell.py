@@ -10,6 +10,7 @@ import os
 import subprocess
 from collections import deque
 
+from labkit import daemon
 from labkit.errors import CommandFailed, explain_docker_error
 from labkit.render import ipython
 
@@ -31,7 +32,7 @@ def run(script: str, env: dict[str, str] | None = None, cwd: str | None = None) 
     code = proc.wait()
     if code != 0:
         text = "".join(tail)
-        known = explain_docker_error(text)
+        known = explain_docker_error(text, images=daemon.image_names)
         if known is not None:
             raise CommandFailed(known.problem, known.fix)
         last = next((l.strip() for l in reversed(tail) if l.strip()), "no output")
@@ -40,12 +41,20 @@ def run(script: str, env: dict[str, str] | None = None, cwd: str | None = None) 
     return "".join(lines)
 
 
-def register_magic(env: dict[str, str]) -> None:
+def register_magic(env: dict[str, str], after=None) -> None:
+    """%%shell in this IPython; `after()` runs once each cell has finished, failed or not."""
     ip = ipython()
     if ip is None:
         return
 
     def shell(line: str, cell: str) -> None:
-        run(cell, env=env)
+        try:
+            run(cell, env=env)
+        finally:
+            if after is not None:
+                try:
+                    after()
+                except Exception:  # bookkeeping must never turn a cell's own result into a traceback
+                    pass
 
     ip.register_magic_function(shell, magic_kind="cell", magic_name="shell")

@@ -63,7 +63,7 @@ def build_compose(dest: Path) -> Path:
             p.chmod(p.stat().st_mode | 0o200)
         dest.parent.mkdir(parents=True, exist_ok=True)
         ldflags = f"-s -w -X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
-        from labkit import gobuild  # build machinery: not loaded by `labkit doctor`, which imports this module
+        from labkit.provision import gobuild  # build machinery: not loaded by `labkit doctor`, which imports this module
 
         done = subprocess.run(["go", "build", *gobuild.BUILD_FLAGS, "-ldflags", ldflags, "-o", str(dest), "./cmd"],
                               cwd=work, env=gobuild.go_env())
@@ -97,7 +97,7 @@ def ensure_cluster_tools() -> dict[str, str]:
     import sys
 
     from labkit import cluster_parts as parts
-    from labkit import gobuild, offline_cluster
+    from labkit.provision import gobuild, node_image
 
     found = {}
     for name, program in (("kind", "kind"), ("kubectl", "kubernetes")):
@@ -109,10 +109,10 @@ def ensure_cluster_tools() -> dict[str, str]:
             found[name] = "missing: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
             continue
         spec = parts.program(program)
-        if not (offline_cluster.BIN / spec.key / name).exists():
+        if not (node_image.BIN / spec.key / name).exists():
             print(f"building {name} {spec.version} from the Go module proxy ...", flush=True)
         # The whole program's wrapper module, so the cluster build later reuses it as it is.
-        built = gobuild.build(spec, offline_cluster.BIN / spec.key, offline_cluster.SRC, only=[name])[name]
+        built = gobuild.build(spec, node_image.BIN / spec.key, node_image.SRC, only=[name])[name]
         target = Path(sys.executable).parent / name
         shutil.copy2(built, target)
         found[name] = str(target)

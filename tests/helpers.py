@@ -31,10 +31,13 @@ def check_cells(nb) -> list[tuple[int, str]]:
     return found
 
 
-def execute(nb, cwd: Path, timeout: int = 900) -> nbformat.NotebookNode:
-    """Run every cell in a fresh kernel, continuing past errors; outputs land in nb."""
+def execute(nb, cwd: Path, timeout: int = 900, timeout_func=None) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel, continuing past errors; outputs land in nb.
+    timeout_func(cell) may give some cells a timeout of their own (seconds)."""
     client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                      resources={"metadata": {"path": str(cwd)}})
+    if timeout_func is not None:
+        client.timeout_func = lambda cell: timeout_func(cell) or timeout
     client.execute()
     return nb
 

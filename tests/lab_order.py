@@ -1,11 +1,13 @@
 """How `make test` runs the labs, as a pytest plugin (registered by conftest.py).
 
-Each lab runs four times over, in this order, one lab after another:
+Each lab runs in these phases, one lab after another:
 1. the unsolved learner version (tests/labs/test_learner_versions.py): every check fails with a hint;
-2. the solved notebook without its cleanup cells, leaving its state behind (tests/labs/test_rerun.py);
-3. the whole solved notebook again, cell by cell, by nbval (labs/*.ipynb) over that state: the
+2. the solved notebook without its cleanup cells, leaving its state behind (tests/labs/test_rerun.py),
+   with its answer variants run before each exercise (tests/answer_variants.py);
+3. each answer variant's verdict, one test per variant (tests/labs/test_answer_variants.py);
+4. the whole solved notebook again, cell by cell, by nbval (labs/*.ipynb) over that state: the
    second run of "twice in a row" and the solved run at once, so no lab is executed a third time;
-4. nothing labelled is left after its cleanup cells (tests/labs/test_rerun.py).
+5. nothing labelled is left after its cleanup cells (tests/labs/test_rerun.py).
 A plugin and not a conftest hook because nbval's cells live outside tests/, where conftest hooks
 do not reach.
 
@@ -14,6 +16,7 @@ lab, while the Docker labs run; the first cluster lab's test waits for it.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -21,10 +24,23 @@ from pathlib import Path
 
 import pytest
 
+import answer_variants
 from labkit import config, labs
 
+LEARNER_KUBECONFIG = config.workspace_root() / "learner-kubeconfig"
+LEARNER_KUBECONFIG_TEXT = """apiVersion: v1
+kind: Config
+clusters:
+- {name: work, cluster: {server: "https://127.0.0.1:1"}}
+users:
+- {name: me, user: {token: not-a-real-token}}
+contexts:
+- {name: work, context: {cluster: work, user: me}}
+current-context: work
+"""
+
 PHASES = {"test_learner_version_fails_every_check_with_a_hint": 1, "test_first_run_keeps_its_state": 2,
-          "nbval": 3, "test_solved_run_left_nothing_behind": 4}
+          "test_answer_variant": 3, "nbval": 4, "test_solved_run_left_nothing_behind": 5}
 
 
 def phase_of(item) -> int | None:
@@ -72,9 +88,13 @@ class LabOrder:
             return
         if any(lab.cluster for lab, _ in self.runs.values()):
             self.log.parent.mkdir(parents=True, exist_ok=True)
+            # A learner's own kubeconfig, pointing at another cluster: creating the course cluster must
+            # leave it as it was (tests/cluster/test_context_safety.py reads it afterwards).
+            LEARNER_KUBECONFIG.write_text(LEARNER_KUBECONFIG_TEXT)
+            env = {**os.environ, "KUBECONFIG": str(LEARNER_KUBECONFIG)}
             with self.log.open("w") as out:  # the child keeps its own handle
                 self.cluster_up = subprocess.Popen([sys.executable, "-m", "labkit.cli", "cluster", "up"],
-                                                   stdout=out, stderr=subprocess.STDOUT)
+                                                   stdout=out, stderr=subprocess.STDOUT, env=env)
             self.started = time.monotonic()
 
     def pytest_runtest_setup(self, item):
@@ -108,6 +128,8 @@ class LabOrder:
                     f"{name.removeprefix('test_')} {secs:.0f} s" for name, secs in row.items()) + ")")
         if self.waited is not None:
             terminalreporter.write_line(f"waited for the course cluster: {self.waited:.0f} s")
+        for line in answer_variants.summary():
+            terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self):
         if self.cluster_up is not None and self.cluster_up.poll() is None:

@@ -16,6 +16,8 @@ class LabInfo:
     learner_writes: tuple[str, ...] = ("Dockerfile",)  # files of the app the learner writes: not copied
     images: tuple[str, ...] = ()  # image tags the lab creates without its labels (e.g. Compose builds)
     cluster: bool = False  # works on the course's Kubernetes cluster (in namespace labNN)
+    runs_on: str = "Docker"  # for the site's table of labs
+    summary: str = ""  # "You will ...", for the site's table of labs
 
     @property
     def notebook(self) -> str:
@@ -28,13 +30,22 @@ class LabInfo:
 LABS = {
     lab.id: lab
     for lab in (
-        LabInfo("01", "01-introduction-to-containers", "Introduction to containers"),
-        LabInfo("02", "02-docker-fundamentals", "Docker fundamentals", apps=("api",)),
+        LabInfo("01", "01-introduction-to-containers", "Introduction to containers",
+                summary="observe the shared kernel, PID namespaces, cgroup limits, the OOM killer, start-up time"),
+        LabInfo("02", "02-docker-fundamentals", "Docker fundamentals", apps=("api",),
+                summary="write a multi-stage, non-root Dockerfile; run, operate and ship it through a registry"),
         LabInfo("03", "03-images-and-layers", "Container images and layers", apps=("api",),
-                learner_writes=("Dockerfile", ".dockerignore")),
+                learner_writes=("Dockerfile", ".dockerignore"),
+                summary="measure layers, cache hits and image sizes; keep secrets out with `.dockerignore`; "
+                        "lint with hadolint"),
         LabInfo("04", "04-docker-compose", "Docker Compose", apps=("api", "stack:."), learner_writes=(),
-                images=("course/api:lab04",)),
-        LabInfo("05", "05-kubernetes-architecture", "Kubernetes architecture", learner_writes=(), cluster=True),
+                images=("course/api:lab04",), runs_on="Docker + Compose",
+                summary="run api + PostgreSQL + Redis + nginx with healthchecks; persistence, scaling behind "
+                        "nginx, rebuilds"),
+        LabInfo("05", "05-kubernetes-architecture", "Kubernetes architecture", learner_writes=(), cluster=True,
+                runs_on="kind",
+                summary="find each control-plane component on the nodes, read an object's key in etcd, watch "
+                        "the scheduler, the kubelet and kube-proxy at work"),
     )
 }
 

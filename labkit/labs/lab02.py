@@ -5,15 +5,17 @@ import re
 
 import requests
 
-from labkit import daemon
+from labkit import daemon, layers
 from labkit.checks import Checks, lab_container, require
 from labkit.config import LABEL_LAB
+from labkit.errors import LabError
 
 checks = Checks()
 IMAGE = "course/api:1.0.0"
 REGISTRY = "localhost:5001"
 PUSHED = f"{REGISTRY}/{IMAGE}"
 API_PORT = 3000
+RUNTIME_BASE = "python:3.11-slim-bookworm"
 
 
 def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
@@ -33,7 +35,6 @@ def dockerfile(lab):
     path = lab.workdir / "api" / "Dockerfile"
     require(path.exists(), f"there is no Dockerfile at {path}.", "run the %%writefile cell of exercise 1.")
     ins = dockerfile_instructions(path.read_text())
-    words = [w for w, _ in ins]
     froms = [a for w, a in ins if w == "FROM"]
     require(len(froms) >= 2, f"the Dockerfile has {len(froms)} FROM line(s); a multi-stage build has at least two.",
             "add a build stage (FROM ... AS build) that installs the dependencies, and a runtime stage after it.")
@@ -43,8 +44,11 @@ def dockerfile(lab):
     require(users and users[-1].split(":")[0] not in ("root", "0"),
             "the final stage does not switch to a non-root USER.", "create a user (useradd) and add `USER app`.")
     require(any(w == "EXPOSE" and "3000" in a for w, a in ins), "there is no EXPOSE 3000.", "add `EXPOSE 3000`.")
-    require("HEALTHCHECK" in words, "there is no HEALTHCHECK.",
+    probes = [a for w, a in ins if w == "HEALTHCHECK"]
+    require(probes, "there is no HEALTHCHECK.",
             "add HEALTHCHECK ... CMD [\"python\", \"-m\", \"app.healthcheck\"] (slim images have no curl).")
+    require(probes[-1].split()[0].upper() != "NONE", "the last HEALTHCHECK is `HEALTHCHECK NONE`, which switches "
+            "health checking off.", "write HEALTHCHECK ... CMD [\"python\", \"-m\", \"app.healthcheck\"] instead.")
     require(any(w == "ARG" and a.startswith("APP_VERSION") for w, a in ins), "there is no ARG APP_VERSION.",
             "declare `ARG APP_VERSION=dev` in the runtime stage and use it in a LABEL and an ENV.")
     return f"{len(froms)} stages, USER {users[-1]}, EXPOSE, HEALTHCHECK and ARG APP_VERSION present."
@@ -63,7 +67,13 @@ def image(lab):
             "--build-arg APP_VERSION=1.0.0.")
     require(cfg.get("User") not in (None, "", "root", "0"), f"the image runs as {cfg.get('User') or 'root'}.",
             "add USER app (after creating the user) to the final stage.")
-    require(cfg.get("Healthcheck"), "the image has no HEALTHCHECK.", "add a HEALTHCHECK to the final stage.")
+    probe = (cfg.get("Healthcheck") or {}).get("Test") or ["NONE"]
+    require(probe[0] != "NONE", "the image has no HEALTHCHECK (or HEALTHCHECK NONE, which switches it off).",
+            "add HEALTHCHECK ... CMD [\"python\", \"-m\", \"app.healthcheck\"] to the final stage.")
+    require(not layers.installs_in_final_stage(IMAGE, RUNTIME_BASE), "the final image ran `pip install` itself: its pip, wheels and build leftovers are "
+            "in its layers, so the build stage is not doing its job.",
+            "install the dependencies in the build stage and `COPY --from=build /opt/venv /opt/venv` into the "
+            "runtime stage, which starts from a fresh FROM.")
     require("3000/tcp" in (cfg.get("ExposedPorts") or {}), "the image does not expose port 3000.", "add EXPOSE 3000.")
     env = dict(e.split("=", 1) for e in cfg.get("Env") or [])
     require(env.get("APP_VERSION") == "1.0.0", "APP_VERSION is not set in the image's environment.",
@@ -71,26 +81,71 @@ def image(lab):
     return f"{IMAGE}: {img.attrs['Size'] / 1e6:.0f} MB, user {cfg['User']}, version {version}, healthcheck set."
 
 
+def published_port(ctr) -> str | None:
+    """The host port the daemon bound to the container's port 3000 (any host port will do)."""
+    ports = (ctr.attrs["NetworkSettings"].get("Ports") or {}).get(f"{API_PORT}/tcp") or []
+    return next((b["HostPort"] for b in ports if b.get("HostPort")), None)
+
+
+def _health_state(ctr):
+    ctr.reload()
+    s = ctr.attrs["State"]
+    if s["Status"] != "running":
+        return "exited", s["Status"]
+    h = s.get("Health") or {}
+    if h.get("Status") == "healthy":
+        return True, "healthy"
+    if h.get("FailingStreak", 0) >= 1:  # fail fast: the first failed probe after start-up says enough
+        return "failing its healthcheck", f"{h['FailingStreak']} failed probe(s)"
+    return False, h.get("Status") or "no healthcheck"
+
+
 @checks("running", "lab02-api runs detached, healthy, non-root, with a published port and restart policy")
 def running(lab):
+    from labkit.progress import wait_until
+
     ctr = lab_container(lab, "lab02-api", "run the `docker run -d --name lab02-api ...` exercise cell.")
     require(ctr.status == "running", f"lab02-api is {ctr.status}.", "start it: `docker start lab02-api`, or rerun the exercise.")
     require(ctr.image.id == daemon.image(IMAGE).id, f"lab02-api does not run {IMAGE}.", f"run it from the image {IMAGE}.")
     policy = ctr.attrs["HostConfig"]["RestartPolicy"]["Name"]
-    require(policy == "unless-stopped", f"the restart policy is {policy or 'no'!r}.", "add `--restart unless-stopped`.")
+    require(policy == "unless-stopped", f"the restart policy is {policy or 'no'!r}.",
+            "use `--restart unless-stopped`" + (": `always` also restarts a container you stopped on purpose "
+                                                "when the daemon restarts." if policy == "always" else "."))
     env = dict(e.split("=", 1) for e in ctr.attrs["Config"]["Env"])
     require(env.get("APP_ENV") == "production", "APP_ENV is not production in the container.",
             "pass `-e APP_ENV=production`.")
-    bindings = (ctr.attrs["HostConfig"].get("PortBindings") or {}).get(f"{API_PORT}/tcp") or []
-    require(any(b.get("HostPort") == str(API_PORT) for b in bindings), "container port 3000 is not published on host port 3000.",
-            "add `-p 3000:3000`.")
-    daemon.wait_healthy(ctr, timeout=60)
-    body = requests.get(f"http://localhost:{API_PORT}/", timeout=5).json()
-    health = requests.get(f"http://localhost:{API_PORT}/health", timeout=5)
-    require(health.status_code == 200, f"/health answered {health.status_code}.", "read `docker logs lab02-api`.")
+    port = env.get("PORT", str(API_PORT))
+    require(port == str(API_PORT),
+            f"PORT={port} makes the app listen on {port} inside, but port {API_PORT} is the one published and probed.", f"drop `-e PORT=...` (the app listens on {API_PORT}) and publish with -p HOST:{API_PORT}.")
+    host_port = published_port(ctr)
+    require(host_port, f"container port {API_PORT} is not published on the host.",
+            f"add `-p {API_PORT}:{API_PORT}` (or `-p 3001:{API_PORT}` if port {API_PORT} is taken on your machine).")
+    base = f"http://localhost:{host_port}"
+    try:
+        wait_until(lambda: _health_state(ctr), "lab02-api healthy", timeout=60)
+    except LabError as exc:
+        try:
+            body = requests.get(f"{base}/health", timeout=5).text[:200]
+        except requests.RequestException as err:
+            body = f"no answer ({type(err).__name__})"
+        require(False, f"lab02-api is not healthy: {exc.problem} GET /health answers: {body}",
+                "the healthcheck runs the same GET /health: fix what it names (an environment variable "
+                "pointing at a service that is not there?), recreate the container and read `docker logs lab02-api`.")
+    body = requests.get(f"{base}/", timeout=5).json()
     require(body.get("uid") not in (None, 0), f"the API process runs as uid {body.get('uid')} (root).",
             "run as the non-root user (USER in the Dockerfile; do not pass --user root).")
-    return f"healthy; /health answers 200 on localhost:{API_PORT}; version {body['version']}, uid {body['uid']}."
+    return f"healthy; /health answers 200 on localhost:{host_port}; version {body['version']}, uid {body['uid']}."
+
+
+def manifest_requests(lab) -> list[tuple[str, str]]:
+    """(method, path) of the registry's manifest requests for course/api, oldest first, from its own log."""
+    ctr = lab_container(lab, "lab02-registry", "run the cell that starts the registry.")
+    found = []
+    for line in ctr.logs().decode(errors="replace").splitlines():
+        m = re.search(r'"(GET|HEAD|PUT) (/v2/course/api/manifests/\S+) HTTP', line)
+        if m:
+            found.append((m.group(1), m.group(2)))
+    return found
 
 
 @checks("registry", f"{IMAGE} is in the local registry and was pulled back from it")
@@ -98,13 +153,22 @@ def registry(lab):
     lab_container(lab, "lab02-registry", "run the cell that starts the registry.")
     try:
         r = requests.get(f"http://{REGISTRY}/v2/course/api/tags/list", timeout=5)
+        catalogue = requests.get(f"http://{REGISTRY}/v2/_catalog", timeout=5).json().get("repositories") or []
     except requests.RequestException:
-        r = None
+        r, catalogue = None, []
     require(r is not None, f"nothing answers on {REGISTRY}.", "rerun the cell that starts lab02-registry.")
     require(r.status_code == 200 and "1.0.0" in (r.json().get("tags") or []),
-            f"the registry at {REGISTRY} has no course/api:1.0.0.",
-            f"tag the image as {PUSHED} and `docker push {PUSHED}`.")
+            f"the registry at {REGISTRY} has no course/api:1.0.0"
+            + (f" (it holds {', '.join(catalogue)})." if catalogue else " (it holds nothing yet)."),
+            f"the repository is the part between the registry and the tag: `docker tag {IMAGE} {PUSHED}`, "
+            f"then `docker push {PUSHED}`.")
+    # The registry logs every request: a pull is a GET of the manifest after the push's PUT.
+    seen = manifest_requests(lab)
+    last_put = max((i for i, (method, _) in enumerate(seen) if method == "PUT"), default=-1)
+    pulled = any(method == "GET" for method, _ in seen[last_put + 1:])
+    require(pulled, "the image was pushed, but never pulled back: the registry's log has no GET of its "
+            "manifest after the push.", f"`docker rmi {PUSHED}`, then `docker pull {PUSHED}`.")
     img = daemon.image(PUSHED, f"pull it back: `docker pull {PUSHED}`.")
     digests = [d for d in img.attrs.get("RepoDigests") or [] if d.startswith(f"{REGISTRY}/course/api@")]
-    require(digests, f"{PUSHED} has no digest from the registry.", f"`docker push {PUSHED}` (or pull it back).")
-    return f"the registry serves course/api:1.0.0 as {digests[0].split('@')[1][:19]}…"
+    require(digests, f"{PUSHED} has no digest from the registry.", f"`docker pull {PUSHED}`.")
+    return f"pushed, then pulled back: the registry serves course/api:1.0.0 as {digests[0].split('@')[1][:19]}…"

@@ -7,12 +7,14 @@ import requests
 import yaml
 
 from labkit import daemon
-from labkit.checks import Checks, require
+from labkit.checks import CheckFailed, Checks, require
 from labkit.errors import LabError
 from labkit.ownership import compose_project
 
 checks = Checks()
 PROXY = "http://localhost:8080"
+IMAGE = "course/api:lab04"
+VISITS = 5  # the calls exercise 2 makes
 
 
 def containers(lab, service: str) -> list:
@@ -27,6 +29,11 @@ def containers(lab, service: str) -> list:
 def psql(lab, sql: str) -> str:
     ctr = containers(lab, "postgres")[0]
     code, out = daemon.exec_text(ctr, ["psql", "-U", "postgres", "-d", "myapp", "-tAc", sql])
+    if code != 0 and "does not exist" in out:
+        require(False, f"the database was never initialised from init.sql: {out.strip().splitlines()[-1][:160]}",
+                "mount `./init.sql:/docker-entrypoint-initdb.d/init.sql:ro` in the postgres service, then "
+                "`docker compose down -v` and `docker compose up -d --wait`: postgres runs init scripts only "
+                "on an empty data volume, so the existing one must go.")
     require(code == 0, f"psql failed in the postgres container: {out[-200:]}",
             "check `docker compose logs postgres`; the database must be initialised from init.sql.")
     return out.strip()
@@ -47,6 +54,11 @@ def through_proxy(n: int) -> list[dict]:
             r = requests.get(PROXY + "/", timeout=5)
         except requests.RequestException:
             r = None
+        if r is not None and r.status_code in (502, 504):
+            # nginx resolved `api` once, at its start: containers recreated since have other addresses.
+            raise CheckFailed(f"nginx answers {r.status_code}: it still sends requests to api addresses that "
+                              "no longer exist (the api containers were recreated after nginx started).",
+                              "`docker compose restart nginx` so it resolves the current api containers.")
         if r is None or r.status_code != 200:
             raise LabError(f"{PROXY}/ did not answer 200 ({'no connection' if r is None else r.status_code}).",
                            "nginx must publish 8080:80 and proxy to the api service; see `docker compose logs nginx`.")
@@ -70,8 +82,12 @@ def healthy(lab):
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        require(False, f"compose.yaml is not valid YAML ({str(exc).splitlines()[0]}).",
-                "fix the indentation at the line it names (spaces, never tabs), then rerun.")
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        said = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        require(False, f"compose.yaml is not valid YAML{where}: {said}.",
+                f"look at {'line ' + str(mark.line + 1) if mark else 'the file'} and the one above it: indent "
+                "with spaces, never tabs, and line up keys of the same level; then rerun the %%writefile cell.")
     require(isinstance(spec, dict) and spec.get("services"), "compose.yaml defines no services.",
             "write the four services of exercise 1 under a top-level `services:` key.")
     require("version" not in spec, "compose.yaml still has a top-level `version:` key.",
@@ -91,6 +107,10 @@ def healthy(lab):
             "declare `networks: {app-network: {driver: bridge}}` and attach every service to it.")
     pg = containers(lab, "postgres")[0]
     mounts = {m.get("Name"): m["Destination"] for m in pg.attrs["Mounts"] if m["Type"] == "volume"}
+    require(any(m["Destination"].startswith("/docker-entrypoint-initdb.d") for m in pg.attrs["Mounts"]),
+            "postgres has nothing mounted in /docker-entrypoint-initdb.d, so init.sql never creates the visits table.",
+            "mount `./init.sql:/docker-entrypoint-initdb.d/init.sql:ro`, then `docker compose down -v` and "
+            "`up -d --wait` (init scripts run only on an empty data volume).")
     require(mounts.get(f"{compose_project(lab.id)}_postgres-data") == "/var/lib/postgresql/data",
             "postgres does not keep its data in the named volume postgres-data.",
             "mount `postgres-data:/var/lib/postgresql/data` and declare postgres-data under `volumes:`.")
@@ -101,9 +121,13 @@ def healthy(lab):
 def backends(lab):
     rows = int(psql(lab, "SELECT count(*) FROM visits WHERE source = 'api'") or 0)
     hits = redis_get(lab, "visits")
-    require(rows > 0 and hits.isdigit() and int(hits) > 0,
-            f"postgres has {rows} visit rows from the api and redis counts {hits or 'nothing'}.",
-            "call http://localhost:8080/visits a few times (the exercise cell), then check again.")
+    count = int(hits) if hits.isdigit() else 0
+    require(rows >= VISITS and count >= VISITS,
+            f"postgres has {rows} visit rows from the api and redis counts {hits or 'nothing'}; "
+            f"the exercise makes {VISITS} calls.",
+            f"call http://localhost:8080/visits {VISITS} times (the exercise cell), then check again.")
+    require(rows == count, f"postgres has {rows} api visits but redis counts {count}: something wrote to one "
+            "store without going through the API.", "let the API do the writing: call /visits, not psql or redis-cli.")
     return f"{rows} rows written to postgres, redis counter at {hits}."
 
 
@@ -112,7 +136,9 @@ def persist(lab):
     pg = containers(lab, "postgres")[0]
     created = daemon.created_epoch(pg)
     oldest = psql(lab, "SELECT coalesce(extract(epoch FROM min(at)), 0) FROM visits WHERE source = 'api'")
-    require(float(oldest or 0) > 0, "there are no visits from the api in postgres.", "call /visits before taking the stack down.")
+    require(float(oldest or 0) > 0, "there are no visits from the api in postgres.",
+            "call /visits, then `docker compose down` without -v (-v deletes the named volumes, and the data "
+            "with them) and `docker compose up -d --wait`.")
     require(float(oldest) < created,
             "the postgres container is older than the data: the stack was not taken down and up since the visits.",
             "run `docker compose down` (without -v), then `docker compose up -d --wait`.")
@@ -132,11 +158,18 @@ def scaled(lab):
 
 @checks("rebuilt", "`docker compose up -d --build` rolled the code change out to every replica")
 def rebuilt(lab):
-    answers = through_proxy(12)
+    replicas = containers(lab, "api")
+    require(len(replicas) == 3, f"{len(replicas)} api container(s) running after the rebuild, not 3.",
+            "`docker compose up -d --build --scale api=3 --wait`: without --scale, `up` goes back to one replica.")
+    answers = through_proxy(18)
     stale = sum("greeting" not in a for a in answers)
-    require(stale == 0, f"{stale} of 12 answers came from the old code.",
-            "`docker compose up -d --build --wait` after the edit (and keep --scale api=3).")
-    return f"every replica answers with the new field: {answers[0]['greeting']!r}."
+    require(stale == 0, f"{stale} of 18 answers came from the old code.",
+            "`docker compose up -d --build --scale api=3 --wait` after the edit: --build makes the new image, "
+            "`up` replaces the containers running the old one.")
+    seen = {a["hostname"] for a in answers}
+    require(len(seen) == 3, f"nginx sent 18 requests to {len(seen)} of the 3 replicas.",
+            "`docker compose restart nginx` so it resolves all three new api containers.")
+    return f"all 3 replicas answer with the new field: {answers[0]['greeting']!r}."
 
 
 @checks("fresh", "`docker compose down -v` removed the volumes: a fresh, re-initialised database")
@@ -148,4 +181,10 @@ def fresh(lab):
             "`docker compose down -v` removes the named volumes; then `docker compose up -d --wait`.")
     require(counts.get("init.sql") == "1", "init.sql did not run on the new volume.",
             "mount ./init.sql at /docker-entrypoint-initdb.d/init.sql in the postgres service.")
+    # Emptied tables look the same as a new database; the daemon's creation time of the volume does not.
+    volume = daemon.client().volumes.get(f"{compose_project(lab.id)}_postgres-data")
+    built = daemon.image(IMAGE, "run the rebuild exercise first.").attrs["Created"]
+    require(daemon.parse_time(volume.attrs["CreatedAt"].replace(" ", "T")) > daemon.parse_time(built),
+            "the postgres-data volume is the old one (created before the rebuild): its rows were deleted, "
+            "not the volume.", "`docker compose down -v` removes the named volumes; then `docker compose up -d --wait`.")
     return "postgres was re-initialised from init.sql and redis starts empty: the volumes were new."

@@ -298,6 +298,13 @@ def control_plane(lab):
             f"{', '.join(sorted(manifests))}.",
             f"list them with `docker exec {node} ls /etc/kubernetes/manifests` and record the names without "
             ".yaml, separated by commas.")
+    # A finding nobody can guess or copy from the API: the size of a file on the node.
+    size = int(node_exec(node, "stat", "-c", "%s", "/etc/kubernetes/manifests/kube-apiserver.yaml").strip())
+    recorded_size = finding(lab, "apiserver-manifest-bytes", "the size in bytes of kube-apiserver.yaml on that node")
+    require(recorded_size == str(size),
+            f"apiserver-manifest-bytes is {recorded_size!r}, but kube-apiserver.yaml on {node} is {size} bytes.",
+            f"read it on the node: `docker exec {node} ls -l /etc/kubernetes/manifests` (the size column) or "
+            "`stat -c %s` on the file, and record that number.")
     for component in CONTROL_PLANE:
         pod = component_pod(lab, component)
         require("kubernetes.io/config.mirror" in (pod.metadata.annotations or {}),
@@ -332,6 +339,14 @@ def etcd(lab):
             "the one of app-settings.")
     require(recorded == key, f"{recorded!r} is a key in etcd, but not app-settings' one.",
             "the key is /registry/<resource>/<namespace>/<name>.")
+    # The key can be guessed from its pattern; the stored value's size only etcd can tell.
+    stored = json.loads(etcdctl(lab, "get", key, "-w", "json"))["kvs"][0]
+    size = len(base64.b64decode(stored["value"]))
+    recorded_size = finding(lab, "etcd-value-bytes", "the size in bytes of app-settings' value in etcd")
+    require(recorded_size in (str(size), str(size + 1)),  # + 1: the newline etcdctl prints after the value
+            f"etcd-value-bytes is {recorded_size!r}, but app-settings' value in etcd is {size} bytes.",
+            f"count them: `./etcdctl get {key} --print-value-only | wc -c`, and record that number "
+            "(after any change to app-settings, count again: the value changes with it).")
     revision = found["kvs"][0]["mod_revision"]
     require(str(revision) == cm.metadata.resource_version,
             f"etcd's mod_revision of {key} ({revision}) differs from the ConfigMap's resourceVersion "
@@ -465,5 +480,18 @@ def runtime(lab):
     cri = f"{said.get('RuntimeName', '').strip()}://{said.get('RuntimeVersion', '').strip().lstrip('v')}"
     require(cri == recorded, f"crictl on {node} says {cri}, the node reports {recorded}.",
             "rerun the check; if it persists, the kubelet and the runtime disagree: restart the cluster.")
+    # The runtime's version is in `kubectl get nodes -o wide`; a pod sandbox's ID is known to the runtime only.
+    pod = lab.kube.pod("heal")
+    require(pod is not None and pod.spec.node_name, f"there is no running pod heal in {lab.kube.namespace}.",
+            "rerun exercise 5's cell that creates heal.")
+    sandboxes = node_exec(pod.spec.node_name, "crictl", "pods", "-q", "--namespace", f"^{lab.kube.namespace}$",
+                          "--name", "^heal$", "--state", "ready").split()
+    recorded_sandbox = finding(lab, "heal-sandbox", "the ID of heal's pod sandbox, as crictl on its node shows it")
+    require(len(recorded_sandbox) >= 12 and any(s.startswith(recorded_sandbox) for s in sandboxes),
+            f"heal-sandbox is {recorded_sandbox!r}; heal's sandbox on {pod.spec.node_name} is "
+            f"{', '.join(x[:13] for x in sandboxes) or 'not found'}.",
+            f"ask the runtime: `docker exec {pod.spec.node_name} crictl pods --name heal -q` (the API server "
+            "does not know sandbox IDs) and record it (the first 13 characters are enough).")
     who = "every node runs" if len(set(versions.values())) == 1 else f"{node} runs"
-    return f"{who} {recorded}; crictl, a CRI client like the kubelet, gets the same answer from the runtime on {node}."
+    return (f"{who} {recorded}; crictl, a CRI client like the kubelet, gets the same answer from the runtime on "
+            f"{node}, and heal's sandbox {recorded_sandbox[:13]} is one the runtime runs.")

@@ -59,3 +59,14 @@ def test_opting_in_to_another_context_is_explicit(production_kubeconfig, monkeyp
     assert [c["name"] for c in config["contexts"]] == ["prod"]
     monkeypatch.delenv(cluster.OPT_IN)
     cluster.kubeconfig(refresh=True)  # back to the course cluster for whatever runs next
+
+
+def test_creating_the_cluster_left_the_learners_kubeconfig_as_it_was():
+    """`make test` created the course cluster with KUBECONFIG pointing at a learner's file (lab_order.py):
+    kind must not have added its context or switched the current one."""
+    from lab_order import LEARNER_KUBECONFIG, LEARNER_KUBECONFIG_TEXT
+
+    if not LEARNER_KUBECONFIG.exists():
+        pytest.fail("run through `make test`: the session that creates the cluster writes "
+                    f"{LEARNER_KUBECONFIG} first", pytrace=False)
+    assert LEARNER_KUBECONFIG.read_text() == LEARNER_KUBECONFIG_TEXT

@@ -11,7 +11,8 @@ import pytest
 import requests
 from kubernetes import client
 
-from labkit import addons, cluster, progress
+from labkit import cluster, progress
+from labkit.provision import addons
 from labkit.config import COURSE, LABEL_COURSE
 
 NS = "course-smoke"

@@ -1,10 +1,11 @@
-"""Labs are idempotent: a source notebook runs with its cleanup cells left out and leaves its state
-behind; then the whole notebook runs again over that state, every cell passing, and its cleanup
+"""Labs are idempotent: a source notebook runs with its cleanup cells left out (and its answer
+variants run before each exercise, answer_variants.py) and leaves its state behind; then the whole notebook runs again over that state, every cell passing, and its cleanup
 leaves nothing labelled. Under `make test` the second run is nbval's (lab_order.py puts it between
 these two tests); where nbval does not run a lab, the last test runs the notebook itself."""
 import pytest
 
-from helpers import errors, execute, source_notebook, tags, text
+import answer_variants
+from helpers import errors, execute, source_notebook, text
 from labkit import cleanup, labs
 
 
@@ -15,10 +16,9 @@ def _run(nb, tmp_path, label, lab):
 
 
 @pytest.mark.parametrize("lab", labs.LABS.values(), ids=lambda l: l.slug)
-def test_first_run_keeps_its_state(lab, tmp_path):
-    nb = source_notebook(lab)
-    nb.cells = [c for c in nb.cells if "cleanup" not in tags(c)]
-    _run(nb, tmp_path, "first run (no cleanup)", lab)
+def test_first_run_keeps_its_state(lab, tmp_path_factory):
+    run = answer_variants.lab_run(lab, tmp_path_factory)
+    assert not run.real_failures, f"first run (no cleanup, with answer variants) of {lab.slug} failed: {run.real_failures}"
 
 
 @pytest.mark.parametrize("lab", labs.LABS.values(), ids=lambda l: l.slug)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from labkit import addons, cluster_parts, errors, gobuild, offline_cluster
+from labkit import cluster_parts, errors
+from labkit.provision import addons, gobuild, node_image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,29 +40,29 @@ def test_images_are_named_as_kubeadm_and_containerd_name_them():
         assert f"registry.k8s.io/{component}:v1.36.1" in refs
     assert {"registry.k8s.io/pause:3.10.2", "registry.k8s.io/etcd:3.6.8-0",
             "registry.k8s.io/coredns/coredns:v1.14.2"} <= refs
-    assert offline_cluster._containerd_name("debian:bookworm-slim") == "docker.io/library/debian:bookworm-slim"
-    assert offline_cluster._containerd_name("course/kind-podnet:1") == "docker.io/course/kind-podnet:1"
-    assert offline_cluster._containerd_name("quay.io/metallb/speaker:v0.15.2") == "quay.io/metallb/speaker:v0.15.2"
+    assert node_image._containerd_name("debian:bookworm-slim") == "docker.io/library/debian:bookworm-slim"
+    assert node_image._containerd_name("course/kind-podnet:1") == "docker.io/course/kind-podnet:1"
+    assert node_image._containerd_name("quay.io/metallb/speaker:v0.15.2") == "quay.io/metallb/speaker:v0.15.2"
 
 
 def test_scratch_and_debian_dockerfiles():
     pause = next(i for i in cluster_parts.CLUSTER_IMAGES if "pause" in i.ref)
-    text = offline_cluster._dockerfile(pause)
+    text = node_image._dockerfile(pause)
     assert text.startswith("FROM scratch") and 'ENTRYPOINT ["/pause"]' in text
     proxy = next(i for i in cluster_parts.CLUSTER_IMAGES if "kube-proxy" in i.ref)
-    text = offline_cluster._dockerfile(proxy)
+    text = node_image._dockerfile(proxy)
     assert text.startswith("FROM debian:bookworm-slim") and "iptables conntrack" in text and "ENTRYPOINT" not in text
 
 
 def test_node_manifests_use_only_preloaded_images():
-    preloaded = {offline_cluster._containerd_name(i.ref) for i in cluster_parts.CLUSTER_IMAGES}
+    preloaded = {node_image._containerd_name(i.ref) for i in cluster_parts.CLUSTER_IMAGES}
     preloaded.add("docker.io/library/debian:bookworm-slim")
     manifests = REPO / "labkit/offline/kind-node/files/kind/manifests"
     for path in manifests.glob("*.yaml"):
         text = path.read_text()
         for line in text.splitlines():
             if line.strip().startswith("image:"):
-                assert offline_cluster._containerd_name(line.split("image:")[1].strip()) in preloaded, (path, line)
+                assert node_image._containerd_name(line.split("image:")[1].strip()) in preloaded, (path, line)
         # kind templates the CNI manifest; the rest must be plain YAML.
         docs = list(yaml.safe_load_all(text.replace("{{ .PodSubnet }}", "10.244.0.0/16")))
         assert all(d.get("kind") for d in docs if d)
@@ -107,5 +108,34 @@ def test_kubernetes_api_errors_become_one_sentence_with_a_fix():
     exc = ApiException(status=404, reason="Not Found")
     exc.body = json.dumps({"message": 'pods "web" not found'})
     err = errors.translate(exc)
-    assert err.problem == 'The Kubernetes API said 404: pods "web" not found' and "create it first" in err.fix
+    assert err.problem == 'The Kubernetes API said 404: pods "web" not found.' and "create it first" in err.fix
     assert errors.translate(ValueError("a bug")) is None
+
+
+def test_a_rejected_object_is_explained_field_by_field():
+    from kubernetes.client import ApiException
+
+    # The Status the API server returns for an invalid Service (kubectl apply of a typo'd port).
+    exc = ApiException(status=422, reason="Unprocessable Entity")
+    exc.body = json.dumps({
+        "kind": "Status", "status": "Failure", "reason": "Invalid", "code": 422,
+        "message": 'Service "web" is invalid: spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive',
+        "details": {"name": "web", "kind": "Service", "causes": [
+            {"reason": "FieldValueInvalid", "message": "Invalid value: 0: must be between 1 and 65535, inclusive",
+             "field": "spec.ports[0].port"}]}})
+    err = errors.translate(exc)
+    assert err.problem == ("The Kubernetes API said 422: it rejected Service web: spec.ports[0].port: "
+                           "Invalid value: 0: must be between 1 and 65535, inclusive.")
+    assert "fix the field" in err.fix
+
+
+def test_a_decoding_error_loses_its_go_map_dump():
+    from kubernetes.client import ApiException
+
+    exc = ApiException(status=400, reason="Bad Request")
+    exc.body = json.dumps({"kind": "Status", "code": 400, "message":
+                           'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string into Go '
+                           'struct field PodSpec.spec.containers of type []v1.Container: map[string]interface {}'
+                           '{"apiVersion":"v1","kind":"Pod"}'})
+    err = errors.translate(exc)
+    assert "map[" not in err.problem and "cannot unmarshal string" in err.problem

@@ -8,7 +8,7 @@ from labkit.labs.lab04 import checks
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("services:\n  api:\n\timage: x\n", "not valid YAML"),
+    ("services:\n  api:\n\timage: x\n", "not valid YAML at line 3, column 1: found character '\\t'"),
     ("# TODO: write it\n", "defines no services"),
     ("version: '3.8'\nservices:\n  api:\n    image: x\n", "`version:` key"),
 ])

@@ -28,3 +28,20 @@ def test_known_docker_errors_become_one_sentence_with_a_fix(raw, expected):
 
 def test_unknown_text_is_not_explained():
     assert explain_docker_error("everything is fine") is None
+
+
+@pytest.mark.parametrize("raw, local, suggestion", [
+    ("Unable to find image 'course/apii:1.0.0' locally\ndocker: Error response from daemon: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host",
+     ["course/api:1.0.0", "debian:bookworm-slim"], "did you mean course/api:1.0.0?"),
+    ("Error response from daemon: No such image: course/api:2.0.0", ["course/api:1.0.0"], "did you mean course/api:1.0.0?"),
+    ("Error response from daemon: pull access denied for debain, repository does not exist",
+     ["debian:bookworm-slim", "python:3.11-slim-bookworm"], "did you mean debian:bookworm-slim?"),
+])
+def test_an_image_one_typo_away_is_suggested(raw, local, suggestion):
+    err = explain_docker_error(raw, images=lambda: local)
+    assert err.fix.startswith(suggestion)
+
+
+def test_no_suggestion_for_an_image_nothing_resembles():
+    err = explain_docker_error("Error response from daemon: No such image: redis:7", images=lambda: ["course/api:1.0.0"])
+    assert "did you mean" not in err.fix

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit import cluster_parts, gobuild
+from labkit import cluster_parts
+from labkit.provision import gobuild
 from labkit.errors import LabError
 
 

@@ -45,3 +45,15 @@ def test_build_output_marks_cached_steps_and_earlier_stages():
         _record(b, line)
     assert [s.cached for s in b.steps] == [False, True, False, False]
     assert b.stage_images == ["bbbbbbbbbbbb"]  # the build stage's result, left untagged by the builder
+
+
+def test_the_site_lists_every_registered_lab_once():
+    from labkit import labs, site
+
+    pages = [page for entry in site.lab_pages() for page in entry.values()]
+    assert pages == [f"labs/{lab.notebook}" for lab in labs.LABS.values()]
+    table = site.labs_table()
+    assert all(f"[{lab.title}](labs/{lab.notebook})" in table for lab in labs.LABS.values())
+    config = {"nav": [{"Home": "index.md"}, {"Labs": []}]}
+    assert site.on_config(config)["nav"][1]["Labs"] == site.lab_pages()
+    assert site.on_page_markdown(f"x\n{site.TABLE_MARK}\ny", None, None, None) == f"x\n{table}\ny"

@@ -15,14 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from labkit import catalogue, config, gobuild, locks, offline
+from labkit import catalogue, config, locks
+from labkit.provision import gobuild, images
 from labkit import cluster_parts as parts
 from labkit.errors import LabError
 
-RECIPES = Path(__file__).parent / "offline" / "cluster"
-NODE_FILES = Path(__file__).parent / "offline" / "kind-node"
-CACHE = config.cache_dir("cluster") / parts.K8S_VERSION
-BIN = CACHE / "bin"
+RECIPES = Path(__file__).parents[1] / "offline" / "cluster"
+NODE_FILES = Path(__file__).parents[1] / "offline" / "kind-node"
+CACHE = parts.BUILD_CACHE
+BIN = parts.BIN
 SRC = config.cache_dir("cluster") / "src"   # the wrapper modules (go.mod, go.sum)
 # A label on everything built here, so `labkit cluster images` can tell it from the real thing.
 BUILT_LABEL = catalogue.OFFLINE_LABEL
@@ -78,9 +79,9 @@ def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> l
         dockerfile = _dockerfile(image)
         recipe = hashlib.sha256((dockerfile + repr([str(binaries[b]) for b in image.binaries])).encode())
         dockerfile += f"LABEL {RECIPE_LABEL}={recipe.hexdigest()[:16]}\n"
-        if not force and offline.is_offline_build(image.ref) and _label(image.ref) == recipe.hexdigest()[:16]:
+        if not force and images.is_offline_build(image.ref) and _label(image.ref) == recipe.hexdigest()[:16]:
             continue
-        if offline.present(image.ref) and not offline.is_offline_build(image.ref):
+        if images.present(image.ref) and not images.is_offline_build(image.ref):
             log(f"{image.ref}: the real image is present, kept")
             continue
         started = time.monotonic()
@@ -90,7 +91,7 @@ def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> l
             for name in image.binaries:
                 shutil.copy2(binaries[name], context / "bin" / name)
             (context / "Dockerfile").write_text(dockerfile)
-            offline.classic_build(context, image.ref, image.ref)
+            images.classic_build(context, image.ref, image.ref)
         log(f"{image.ref}: built ({time.monotonic() - started:.0f} s)")
     # The storage helper pod runs the Debian image the course already has.
     return [i.ref for i in parts.CLUSTER_IMAGES] + [catalogue.DEBIAN.ref]
@@ -157,7 +158,7 @@ def build_node_base(binaries: dict[str, Path], force: bool = False, log=print) -
                 shutil.copy2(binaries[name], context / folder / name)
         with (context / "Dockerfile").open("a") as dockerfile:
             dockerfile.write(f"LABEL {RECIPE_LABEL}={recipe_hash()}\n")
-        offline.classic_build(context, NODE_BASE, parts.NODE_IMAGE,
+        images.classic_build(context, NODE_BASE, parts.NODE_IMAGE,
                               {"KIND_VERSION_FILE": parts.K8S_VERSION})
     _drop_replaced(old, NODE_BASE)
     log(f"{NODE_BASE}: built ({time.monotonic() - started:.0f} s)")
@@ -167,7 +168,7 @@ def build_node_image(refs: list[str], force: bool = False, log=print) -> None:
     """Stage 3b: start the base privileged (as kind will), import every image into containerd's
     k8s.io namespace without unpacking (the CRI unpacks on first use, on the node's own /var),
     then commit the result as the node image kind is told to use."""
-    if not force and offline.is_offline_build(parts.NODE_IMAGE) and _current(parts.NODE_IMAGE):
+    if not force and images.is_offline_build(parts.NODE_IMAGE) and _current(parts.NODE_IMAGE):
         return
     started = time.monotonic()
     old = _image_id(parts.NODE_IMAGE)
@@ -235,7 +236,7 @@ def _build_all(force: bool, log) -> dict[str, float]:
     binaries = build_binaries(log)
     times["binaries"] = time.monotonic() - started
     started = time.monotonic()
-    offline.build_all(refs=[catalogue.DEBIAN.ref])
+    images.build_all(refs=[catalogue.DEBIAN.ref])
     refs = build_images(binaries, force, log)
     times["images"] = time.monotonic() - started
     started = time.monotonic()

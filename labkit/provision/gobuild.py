@@ -22,27 +22,11 @@ import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabError
-
-
-@dataclass(frozen=True)
-class GoProgram:
-    name: str                      # what the build is called in progress output and in the cache
-    module: str
-    version: str
-    commands: dict[str, str]       # output file name -> Go package path
-    ldflags: str = ""
-    tags: str = ""
-    replaces: dict[str, str] = field(default_factory=dict)   # module -> version
-    requires: dict[str, str] = field(default_factory=dict)   # extra modules to pin (module -> version)
-    cgo: bool = False              # runc needs cgo (libseccomp); everything else is static Go
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}-{self.version}"
+from labkit.goprogram import GoProgram
 
 
 @dataclass

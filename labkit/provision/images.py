@@ -17,29 +17,17 @@ from pathlib import Path
 from labkit import catalogue, config, daemon
 from labkit.errors import LabError
 
-RECIPES = Path(__file__).parent / "offline"
+RECIPES = Path(__file__).parents[1] / "offline"
 MIRROR = os.environ.get("LABKIT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 CACHE = config.cache_dir("offline")
 
 
 def is_offline_build(ref: str) -> bool:
-    import docker.errors
-
-    try:
-        img = daemon.client().images.get(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    return (img.labels or {}).get(catalogue.OFFLINE_LABEL) == ref
+    return daemon.built_offline(ref)
 
 
 def present(ref: str) -> bool:
-    import docker.errors
-
-    try:
-        daemon.client().images.get(ref)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
+    return daemon.present(ref)
 
 
 def _rootfs_tarball(force: bool) -> Path:
