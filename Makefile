@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TEST_ENV := LABKIT_HEADLESS=1 LABKIT_WORKSPACE=$(CURDIR)/.test-workspace
 
 .PHONY: help setup lab doctor test test-unit test-labs test-cluster site serve offline-images bench clean-labs \
-        cluster cluster-down cluster-images
+        cluster cluster-down cluster-repair cluster-images
 
 help:
 	@echo "make lab             set everything up and open the labs in JupyterLab"
@@ -14,6 +14,7 @@ help:
 	@echo "make offline-images  build the course's images locally (no registry needed; root: debootstrap)"
 	@echo "make cluster         create (or reuse) the course's kind cluster with its add-ons (labs 05-11)"
 	@echo "make cluster-down    delete it"
+	@echo "make cluster-repair  a cluster that stopped working (e.g. after a Docker restart): check, recreate if needed"
 	@echo "make cluster-images  offline: build kind's node image from Go sources and Debian packages"
 	@echo "make doctor          is this machine ready?     make bench   print timings"
 	@echo "make site / serve    build / preview the course website"
@@ -48,6 +49,9 @@ cluster: setup
 
 cluster-down: $(BIN)/labkit
 	$(BIN)/labkit cluster down
+
+cluster-repair: setup
+	$(BIN)/labkit cluster repair
 
 # Offline (CI, classrooms without a registry): everything from the Go module proxy and Debian.
 # EXPORT=dir also writes the node image as an archive to hand out.

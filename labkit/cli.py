@@ -9,6 +9,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 
 from labkit import cleanup, config, labs, notebooks
 from labkit.errors import LabError
@@ -144,6 +145,13 @@ def cmd_cluster(args) -> int:
               f"{cluster.kubeconfig()}")
     elif args.action == "down":
         cluster.delete()
+    elif args.action == "repair":
+        began = time.monotonic()
+        how = cluster.repair()
+        if how == "recreated":
+            addons.install()
+        print(f"cluster {parts.CLUSTER_NAME} {how} in {time.monotonic() - began:.0f} s; kubeconfig for the labs: "
+              f"{cluster.kubeconfig()}")
     elif args.action == "load":
         for ref in args.images:
             cluster.load_image(ref)
@@ -181,9 +189,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="rebuild offline images that exist")
     s.add_argument("--refs", action="store_true", help="print just the image references")
     s.set_defaults(func=cmd_images)
-    s = sub.add_parser("cluster", help="the course's kind cluster: up, down, status, load IMAGE..., "
-                                       "build (offline node image, no registry)")
-    s.add_argument("action", choices=["up", "down", "status", "load", "build"])
+    s = sub.add_parser("cluster", help="the course's kind cluster: up, down, status, repair (after a Docker "
+                                       "restart), load IMAGE..., build (offline node image, no registry)")
+    s.add_argument("action", choices=["up", "down", "status", "repair", "load", "build"])
     s.add_argument("images", nargs="*", help="for `load`: local images to make available in the cluster")
     s.add_argument("--force", action="store_true", help="for `build`: rebuild what exists")
     s.add_argument("--export", metavar="DIR", help="for `build`: also write the node image as an archive to hand out")

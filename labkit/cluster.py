@@ -33,9 +33,10 @@ class ClusterBroken(LabError):
     pass
 
 
-BROKEN_FIX = ("recreate it: `make cluster-down`, then `make cluster` (a minute or two; your notebooks are kept, "
-              "and rerunning a lab's cells makes its objects again). After a Docker or machine restart kind's "
-              "nodes can come back with other addresses, which their etcd and certificates do not accept.")
+BROKEN_FIX = ("run `make cluster-repair`: it recreates the cluster (a minute or two with the node image present; "
+              "your notebooks are kept, and rerunning a lab's cells makes its objects again). After a Docker or "
+              "machine restart kind's nodes can come back with other addresses, which their etcd and "
+              "certificates do not accept.")
 
 
 # --- tools --------------------------------------------------------------------------------------
@@ -177,6 +178,22 @@ def wait_for_node_image_build(log=print, timeout: float = 3600) -> None:
     progress.wait_until(lambda: (locks.holder(locks.CLUSTER_BUILD) is None, f"pid {pid} building"),
                         what="the offline node image build", timeout=timeout, interval=5,
                         fix=f"see how the build is doing in its terminal, or stop it (`kill {pid}`) and rerun.")
+
+
+def repair(log=print) -> str:
+    """The one command for a cluster that does not work (e.g. after a Docker restart): keep it when its
+    API server answers within a minute and its nodes get Ready, else delete it and create it again."""
+    if exists():
+        try:
+            kubeconfig(refresh=True)
+            progress.wait_until(_api_answers, what="an answer from the cluster's API server", timeout=60, interval=3)
+            wait_ready(timeout=120)
+            return "answers: kept"
+        except LabError as err:
+            log(f"the cluster does not work ({err.problem}): recreating it")
+        delete(log)
+    create(log)
+    return "recreated"
 
 
 def delete(log=print) -> bool:

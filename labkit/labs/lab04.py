@@ -98,10 +98,17 @@ def healthy(lab):
                     f"give {service} a healthcheck (see the table above) and wait for it: `docker compose up -d --wait`.")
     containers(lab, "nginx")
     api = containers(lab, "api")[0]
+    # Both the file and the running container: Compose does not recreate a running container when only
+    # depends_on changed, so the label alone can describe an older file.
     depends = api.labels.get("com.docker.compose.depends_on", "")
+    declared = ((spec["services"].get("api") or {}).get("depends_on")) or {}
     for dep in ("postgres", "redis"):
-        require(f"{dep}:service_healthy" in depends, f"api does not wait for {dep} to be healthy (depends_on: {depends or 'none'}).",
-                f"under api, `depends_on: {{{dep}: {{condition: service_healthy}}}}`.")
+        in_file = isinstance(declared, dict) and (declared.get(dep) or {}).get("condition") == "service_healthy"
+        require(in_file and f"{dep}:service_healthy" in depends,
+                f"api does not wait for {dep} to be healthy (depends_on in compose.yaml: {declared or 'none'}; "
+                f"on the running container: {depends or 'none'}).",
+                f"under api, `depends_on: {{{dep}: {{condition: service_healthy}}}}` (the short list form only "
+                "waits for the container to start); then `docker compose up -d --wait --force-recreate api`.")
     nets = api.attrs["NetworkSettings"]["Networks"]
     require(f"{compose_project(lab.id)}_app-network" in nets, f"api is attached to {', '.join(nets)}, not app-network.",
             "declare `networks: {app-network: {driver: bridge}}` and attach every service to it.")
@@ -181,10 +188,13 @@ def fresh(lab):
             "`docker compose down -v` removes the named volumes; then `docker compose up -d --wait`.")
     require(counts.get("init.sql") == "1", "init.sql did not run on the new volume.",
             "mount ./init.sql at /docker-entrypoint-initdb.d/init.sql in the postgres service.")
-    # Emptied tables look the same as a new database; the daemon's creation time of the volume does not.
-    volume = daemon.client().volumes.get(f"{compose_project(lab.id)}_postgres-data")
-    built = daemon.image(IMAGE, "run the rebuild exercise first.").attrs["Created"]
-    require(daemon.parse_time(volume.attrs["CreatedAt"].replace(" ", "T")) > daemon.parse_time(built),
-            "the postgres-data volume is the old one (created before the rebuild): its rows were deleted, "
-            "not the volume.", "`docker compose down -v` removes the named volumes; then `docker compose up -d --wait`.")
+    # Emptied tables look like a new database, but init.sql's own row keeps the time the database was
+    # initialised: a new volume has it after the rebuild of exercise 5. (The volume's CreatedAt is no
+    # evidence: the local driver reports its folder's modification time, which every start changes.)
+    initialised = float(psql(lab, "SELECT extract(epoch FROM min(at)) FROM visits WHERE source = 'init.sql'"))
+    built = daemon.parse_time(daemon.image(IMAGE, "run the rebuild exercise first.").attrs["Created"]).timestamp()
+    require(initialised > built,
+            "the database was initialised before the rebuild of exercise 5: it is the old volume, with its rows "
+            "deleted, not a new one.",
+            "`docker compose down -v` removes the named volumes; then `docker compose up -d --wait`.")
     return "postgres was re-initialised from init.sql and redis starts empty: the volumes were new."

@@ -54,12 +54,12 @@ def test_status_and_up_report_what_the_api_server_answers(api_server_stopped):
     status = labkit("cluster", "status")
     line = next(l for l in status.stdout.splitlines() if "cluster API server" in l)
     assert line.startswith("!") and "does not answer" in line, status.stdout
-    assert "make cluster-down" in status.stdout and "Ready for the labs." not in status.stdout
+    assert "make cluster-repair" in status.stdout and "Ready for the labs." not in status.stdout
 
     up = labkit("cluster", "up")
     out = up.stdout + up.stderr
     assert up.returncode == 2, out
-    assert "its API server has not answered" in out and "make cluster-down" in out, out[-2000:]
+    assert "its API server has not answered" in out and "make cluster-repair" in out, out[-2000:]
     assert "Traceback" not in out, out[-2000:]
 
 
