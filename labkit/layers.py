@@ -130,9 +130,11 @@ def history(ref: str) -> list[dict]:
 
 
 def own_steps(ref: str, base: str) -> list[str]:
-    """The instructions `ref`'s own Dockerfile added on top of its final stage's base image."""
-    inherited = len(history(base)) if base else 0
-    return [row["instruction"] for row in history(ref)[inherited:]]
+    """The instructions `ref`'s own Dockerfile added on top of its final stage's base image `base`;
+    nothing when `ref` is not built on `base` (its history does not start with base's)."""
+    inherited = [row["instruction"] for row in history(base)]
+    mine = [row["instruction"] for row in history(ref)]
+    return mine[len(inherited):] if mine[:len(inherited)] == inherited else []
 
 
 def installs_in_final_stage(ref: str, base: str) -> list[str]:
