@@ -162,10 +162,11 @@ def registry(lab):
             + (f" (it holds {', '.join(catalogue)})." if catalogue else " (it holds nothing yet)."),
             f"the repository is the part between the registry and the tag: `docker tag {IMAGE} {PUSHED}`, "
             f"then `docker push {PUSHED}`.")
-    # The registry logs every request: a pull is a GET of the manifest after the push's PUT.
+    # The registry logs every request. A push ends with a PUT of the manifest; a pull asks for it after
+    # that: GET the first time, HEAD alone once the daemon knows the digest (a second pull).
     seen = manifest_requests(lab)
     last_put = max((i for i, (method, _) in enumerate(seen) if method == "PUT"), default=-1)
-    pulled = any(method == "GET" for method, _ in seen[last_put + 1:])
+    pulled = any(method in ("GET", "HEAD") for method, _ in seen[last_put + 1:])
     require(pulled, "the image was pushed, but never pulled back: the registry's log has no GET of its "
             "manifest after the push.", f"`docker rmi {PUSHED}`, then `docker pull {PUSHED}`.")
     img = daemon.image(PUSHED, f"pull it back: `docker pull {PUSHED}`.")
