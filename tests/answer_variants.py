@@ -89,15 +89,21 @@ def load(lab: labs.LabInfo) -> list[Variant]:
                     {check: [str(w) for w in words or []] for check, words in (expect.get("fail") or {}).items()},
                     list(expect.get("pass") or []),
                     list(raw.get("after") or []))
-        problems = [f"kind {v.kind!r} is not one of {KINDS}" for _ in [0] if v.kind not in KINDS]
-        problems += [f"unknown check {c!r}" for c in [v.at, *v.checks] if c not in known]
-        problems += ["expects nothing" for _ in [0] if not v.checks]
-        problems += [f"inject {v.inject!r} is not exercise or check" for _ in [0] if v.inject not in ("exercise", "check")]
-        problems += ["an alternative answer must pass its check" for _ in [0]
-                     if v.kind == "alternative" and v.at not in v.passes]
-        problems += [f"a {v.kind} answer must fail its check" for _ in [0] if v.kind != "alternative" and v.at not in v.fail]
-        problems += ["a failure must name words of its hint" for words in v.fail.values() if not words]
-        problems += ["duplicate id" for _ in [0] if v.id in seen]
+        problems = [f"unknown check {c!r}" for c in [v.at, *v.checks] if c not in known]
+        if v.kind not in KINDS:
+            problems.append(f"kind {v.kind!r} is not one of {KINDS}")
+        if not v.checks:
+            problems.append("expects nothing")
+        if v.inject not in ("exercise", "check"):
+            problems.append(f"inject {v.inject!r} is not exercise or check")
+        if v.kind == "alternative" and v.at not in v.passes:
+            problems.append("an alternative answer must pass its check")
+        if v.kind != "alternative" and v.at not in v.fail:
+            problems.append(f"a {v.kind} answer must fail its check")
+        if any(not words for words in v.fail.values()):
+            problems.append("a failure must name words of its hint")
+        if v.id in seen:
+            problems.append("duplicate id")
         if problems:
             raise VariantError(f"{path.name}: variant {v.id!r}: {'; '.join(problems)}")
         seen.add(v.id)
