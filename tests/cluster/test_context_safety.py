@@ -70,3 +70,24 @@ def test_creating_the_cluster_left_the_learners_kubeconfig_as_it_was():
         pytest.fail("run through `make test`: the session that creates the cluster writes "
                     f"{LEARNER_KUBECONFIG} first", pytrace=False)
     assert LEARNER_KUBECONFIG.read_text() == LEARNER_KUBECONFIG_TEXT
+
+
+def test_a_learners_own_namespace_survives_every_cleanup():
+    """Cleanup deletes the namespaces the labs labelled, never one of the learner's."""
+    import uuid
+
+    from kubernetes import client
+
+    from labkit import cleanup
+
+    core = client.CoreV1Api(cluster.api_client())
+    name = f"bystander-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"lab": "05"})))
+    try:
+        for lab in ("05", None):
+            cleanup.remove(lab)
+        ns = core.read_namespace(name)
+        assert ns.status.phase == "Active" and ns.metadata.deletion_timestamp is None
+        assert name not in cleanup.leftovers()["namespaces"]
+    finally:
+        core.delete_namespace(name)
