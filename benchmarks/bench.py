@@ -27,7 +27,7 @@ def offline_images(cold: bool) -> None:
     """Warm: every image reused. With --cold also a forced rebuild over Docker's layer cache (the
     debootstrap that precedes it on a new machine is timed in go_cold_breakdown, in a temporary
     cache); official images a learner has pulled are never replaced."""
-    if cold and not all(images.is_offline_build(img.ref) for img in catalogue.CATALOGUE):
+    if cold and not all(daemon.built_offline(img.ref) for img in catalogue.CATALOGUE):
         print("offline images: forced rebuild skipped (official images present; not replacing them)")
         cold = False
     for label, force in (("forced rebuild", True), ("warm", False)) if cold else (("warm", False),):

@@ -95,7 +95,7 @@ def cmd_learner(args) -> int:
 
 
 def cmd_images(args) -> int:
-    from labkit import catalogue
+    from labkit import catalogue, daemon
     from labkit.provision import images
 
     if args.action == "build":
@@ -105,8 +105,8 @@ def cmd_images(args) -> int:
         print(" ".join(img.ref for img in catalogue.CATALOGUE))
         return 0
     for img in catalogue.CATALOGUE:
-        state = ("offline build" if images.is_offline_build(img.ref)
-                 else "official" if images.present(img.ref) else "absent")
+        state = ("offline build" if daemon.built_offline(img.ref)
+                 else "official" if daemon.present(img.ref) else "absent")
         print(f"{img.ref:32} {state:14} labs {','.join(img.labs):10} {img.purpose}")
     return 0
 

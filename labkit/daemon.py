@@ -69,25 +69,24 @@ def image_names() -> list[str]:
         return []
 
 
-def present(ref: str) -> bool:
+def _local(ref: str):
+    """The image `ref` on this machine, or None."""
     import docker.errors
 
     try:
-        client().images.get(ref)
-        return True
+        return client().images.get(ref)
     except docker.errors.ImageNotFound:
-        return False
+        return None
+
+
+def present(ref: str) -> bool:
+    return _local(ref) is not None
 
 
 def built_offline(ref: str) -> bool:
     """Whether `ref` is one of the course's locally built equivalents (it carries their label)."""
-    import docker.errors
-
-    try:
-        img = client().images.get(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    return (img.labels or {}).get(catalogue.OFFLINE_LABEL) == ref
+    img = _local(ref)
+    return img is not None and (img.labels or {}).get(catalogue.OFFLINE_LABEL) == ref
 
 
 def exec_text(ctr, cmd: list[str] | str, user: str | None = None) -> tuple[int, str]:
@@ -103,7 +102,8 @@ def health(ctr) -> str | None:
 
 
 def wait_healthy(ctr, timeout: float = 90) -> str:
-    """Wait for a container with a HEALTHCHECK to report healthy, showing progress."""
+    """Wait for a container with a HEALTHCHECK to report healthy, showing progress. Stops at once when
+    the container exits or its first probe after the start period fails (that probe says enough)."""
     from labkit.progress import wait_until
 
     def state():
@@ -111,8 +111,12 @@ def wait_healthy(ctr, timeout: float = 90) -> str:
         s = ctr.attrs["State"]
         if s["Status"] != "running":
             return "exited", s["Status"]
-        h = health(ctr)
-        return h == "healthy", h or "no healthcheck"
+        h = s.get("Health") or {}
+        if h.get("Status") == "healthy":
+            return True, "healthy"
+        if h.get("FailingStreak", 0) >= 1:
+            return "failing its healthcheck", f"{h['FailingStreak']} failed probe(s)"
+        return False, h.get("Status") or "no healthcheck"
 
     return wait_until(state, f"{ctr.name} healthy", timeout=timeout)
 

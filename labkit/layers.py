@@ -129,6 +129,13 @@ def history(ref: str) -> list[dict]:
     return rows
 
 
+def healthcheck(config: dict) -> list[str]:
+    """The command an image's HEALTHCHECK runs (from its inspected Config); empty when it has none or
+    has `HEALTHCHECK NONE`, which switches checking off."""
+    test = (config.get("Healthcheck") or {}).get("Test") or ["NONE"]
+    return [] if test[0] == "NONE" else test[1:]
+
+
 def own_steps(ref: str, base: str) -> list[str]:
     """The instructions `ref`'s own Dockerfile added on top of its final stage's base image `base`;
     nothing when `ref` is not built on `base` (its history does not start with base's)."""

@@ -67,8 +67,7 @@ def image(lab):
             "--build-arg APP_VERSION=1.0.0.")
     require(cfg.get("User") not in (None, "", "root", "0"), f"the image runs as {cfg.get('User') or 'root'}.",
             "add USER app (after creating the user) to the final stage.")
-    probe = (cfg.get("Healthcheck") or {}).get("Test") or ["NONE"]
-    require(probe[0] != "NONE", "the image has no HEALTHCHECK (or HEALTHCHECK NONE, which switches it off).",
+    require(layers.healthcheck(cfg), "the image has no HEALTHCHECK (or HEALTHCHECK NONE, which switches it off).",
             "add HEALTHCHECK ... CMD [\"python\", \"-m\", \"app.healthcheck\"] to the final stage.")
     require(not layers.installs_in_final_stage(IMAGE, RUNTIME_BASE), "the final image ran `pip install` itself: its pip, wheels and build leftovers are "
             "in its layers, so the build stage is not doing its job.",
@@ -87,23 +86,8 @@ def published_port(ctr) -> str | None:
     return next((b["HostPort"] for b in ports if b.get("HostPort")), None)
 
 
-def _health_state(ctr):
-    ctr.reload()
-    s = ctr.attrs["State"]
-    if s["Status"] != "running":
-        return "exited", s["Status"]
-    h = s.get("Health") or {}
-    if h.get("Status") == "healthy":
-        return True, "healthy"
-    if h.get("FailingStreak", 0) >= 1:  # fail fast: the first failed probe after start-up says enough
-        return "failing its healthcheck", f"{h['FailingStreak']} failed probe(s)"
-    return False, h.get("Status") or "no healthcheck"
-
-
 @checks("running", "lab02-api runs detached, healthy, non-root, with a published port and restart policy")
 def running(lab):
-    from labkit.progress import wait_until
-
     ctr = lab_container(lab, "lab02-api", "run the `docker run -d --name lab02-api ...` exercise cell.")
     require(ctr.status == "running", f"lab02-api is {ctr.status}.", "start it: `docker start lab02-api`, or rerun the exercise.")
     require(ctr.image.id == daemon.image(IMAGE).id, f"lab02-api does not run {IMAGE}.", f"run it from the image {IMAGE}.")
@@ -122,7 +106,7 @@ def running(lab):
             f"add `-p {API_PORT}:{API_PORT}` (or `-p 3001:{API_PORT}` if port {API_PORT} is taken on your machine).")
     base = f"http://localhost:{host_port}"
     try:
-        wait_until(lambda: _health_state(ctr), "lab02-api healthy", timeout=60)
+        daemon.wait_healthy(ctr, timeout=60)
     except LabError as exc:
         try:
             body = requests.get(f"{base}/health", timeout=5).text[:200]

@@ -37,10 +37,10 @@ def hardening(lab):
     cfg = daemon.image(GOOD, "run the build cell that creates it.").attrs["Config"]
     require(cfg.get("User") not in (None, "", "root", "0"), f"{GOOD} runs as {cfg.get('User') or 'root'}.",
             "create a user in the final stage and switch to it with USER.")
-    probe = (cfg.get("Healthcheck") or {}).get("Test") or ["NONE"]
-    require(probe[0] != "NONE", f"{GOOD} has no HEALTHCHECK (or HEALTHCHECK NONE, which switches it off).",
+    probe = layers.healthcheck(cfg)
+    require(probe, f"{GOOD} has no HEALTHCHECK (or HEALTHCHECK NONE, which switches it off).",
             'add HEALTHCHECK CMD ["python", "-m", "app.healthcheck"] to the final stage.')
-    return f"user {cfg['User']}, healthcheck {' '.join(cfg['Healthcheck']['Test'][1:])}."
+    return f"user {cfg['User']}, healthcheck {' '.join(probe)}."
 
 
 @checks("cache", "After a source-only change the dependency layer is reused")

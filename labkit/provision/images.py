@@ -22,14 +22,6 @@ MIRROR = os.environ.get("LABKIT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 CACHE = config.cache_dir("offline")
 
 
-def is_offline_build(ref: str) -> bool:
-    return daemon.built_offline(ref)
-
-
-def present(ref: str) -> bool:
-    return daemon.present(ref)
-
-
 def _rootfs_tarball(force: bool) -> Path:
     tarball = CACHE / "debian-bookworm-minbase.tar"
     if tarball.exists() and not force:
@@ -66,7 +58,7 @@ def _label(img: catalogue.Image) -> str:
 
 def build_one(img: catalogue.Image, force: bool = False) -> str:
     """Build one image unless an offline build of it is already there. Returns what happened."""
-    if not force and is_offline_build(img.ref):
+    if not force and daemon.built_offline(img.ref):
         return "reused"
     if img.recipe == "rootfs":
         tarball = _rootfs_tarball(force)
@@ -104,7 +96,7 @@ def build_all(force: bool = False, refs: list[str] | None = None) -> list[tuple[
         images.insert(0, catalogue.DEBIAN)
     for img in images:
         t0 = time.monotonic()
-        if present(img.ref) and not is_offline_build(img.ref):  # never replace a real official image
+        if daemon.present(img.ref) and not daemon.built_offline(img.ref):  # never replace a real official image
             results.append((img.ref, "official image present, kept", 0.0))
             continue
         what = build_one(img, force)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labkit import catalogue, config, locks
+from labkit import catalogue, config, daemon, locks
 from labkit.provision import gobuild, images
 from labkit import cluster_parts as parts
 from labkit.errors import LabError
@@ -79,9 +79,9 @@ def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> l
         dockerfile = _dockerfile(image)
         recipe = hashlib.sha256((dockerfile + repr([str(binaries[b]) for b in image.binaries])).encode())
         dockerfile += f"LABEL {RECIPE_LABEL}={recipe.hexdigest()[:16]}\n"
-        if not force and images.is_offline_build(image.ref) and _label(image.ref) == recipe.hexdigest()[:16]:
+        if not force and daemon.built_offline(image.ref) and _label(image.ref) == recipe.hexdigest()[:16]:
             continue
-        if images.present(image.ref) and not images.is_offline_build(image.ref):
+        if daemon.present(image.ref) and not daemon.built_offline(image.ref):
             log(f"{image.ref}: the real image is present, kept")
             continue
         started = time.monotonic()
@@ -127,8 +127,6 @@ def _drop_replaced(old_id: str | None, ref: str) -> None:
 def _label(ref: str) -> str | None:
     import docker.errors
 
-    from labkit import daemon
-
     try:
         return (daemon.client().images.get(ref).labels or {}).get(RECIPE_LABEL)
     except docker.errors.ImageNotFound:
@@ -168,7 +166,7 @@ def build_node_image(refs: list[str], force: bool = False, log=print) -> None:
     """Stage 3b: start the base privileged (as kind will), import every image into containerd's
     k8s.io namespace without unpacking (the CRI unpacks on first use, on the node's own /var),
     then commit the result as the node image kind is told to use."""
-    if not force and images.is_offline_build(parts.NODE_IMAGE) and _current(parts.NODE_IMAGE):
+    if not force and daemon.built_offline(parts.NODE_IMAGE) and _current(parts.NODE_IMAGE):
         return
     started = time.monotonic()
     old = _image_id(parts.NODE_IMAGE)
