@@ -63,6 +63,52 @@ def remember_anonymous_volumes(lab: str) -> None:
     _remember(lab, "volumes", names)
 
 
+class BuildWatch:
+    """Notes the untagged images that appear while a cell that builds runs: the classic builder's
+    earlier stages, and the image a rebuild took a tag from. Docker marks neither as the lab's (no
+    label, no name), so this record is what lets the lab's cleanup remove them, and only them.
+    Registered on IPython's pre/post_run_cell events, so it sees `%%shell` builds, Compose builds
+    and labkit's own alike."""
+
+    WORDS = ("build", "compose")  # a cell that mentions neither builds nothing: no Docker call at all
+
+    def __init__(self, lab: str):
+        self.lab = lab
+        self.before: set[str] | None = None
+
+    @staticmethod
+    def _dangling() -> set[str]:
+        return {img.id for img in daemon.client().images.list(filters={"dangling": True})}
+
+    def pre_run_cell(self, info) -> None:
+        self.before = None
+        if any(w in (getattr(info, "raw_cell", "") or "") for w in self.WORDS):
+            try:
+                self.before = self._dangling()
+            except Exception:  # no daemon: the cell itself will say so
+                pass
+
+    def post_run_cell(self, result) -> None:
+        if self.before is None:
+            return
+        try:
+            remember_images(self.lab, sorted(self._dangling() - self.before))
+        except Exception:  # bookkeeping must never turn a cell's own result into a traceback
+            pass
+        self.before = None
+
+
+def watch_builds(lab: str, ip) -> None:
+    """Register (once per lab and kernel) the BuildWatch of a lab on IPython's cell events."""
+    for name in ("pre_run_cell", "post_run_cell"):
+        for cb in list(ip.events.callbacks[name]):
+            if isinstance(getattr(cb, "__self__", None), BuildWatch):
+                ip.events.unregister(name, cb)
+    watch = BuildWatch(lab)
+    ip.events.register("pre_run_cell", watch.pre_run_cell)
+    ip.events.register("post_run_cell", watch.post_run_cell)
+
+
 def _anonymous(name: str) -> bool:
     return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 

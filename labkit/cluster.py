@@ -15,7 +15,7 @@ from pathlib import Path
 
 from labkit import config, locks, progress
 from labkit import cluster_parts as parts
-from labkit.errors import LabError
+from labkit.errors import LabError, why_unreachable
 
 CONFIG_FILE = config.REPO / "kind-config.yaml"
 OPT_IN = "LABKIT_KUBE_CONTEXT"
@@ -33,10 +33,11 @@ class ClusterBroken(LabError):
     pass
 
 
-BROKEN_FIX = ("run `make cluster-repair`: it recreates the cluster (a minute or two with the node image present; "
-              "your notebooks are kept, and rerunning a lab's cells makes its objects again). After a Docker or "
+BROKEN_FIX = ("run `make cluster-repair`: it starts node containers a Docker restart stopped and keeps the cluster "
+              "if it then answers; otherwise it recreates it (a few minutes with the node image present; your "
+              "notebooks are kept, and rerunning a lab's cells makes its objects again). After a Docker or "
               "machine restart kind's nodes can come back with other addresses, which their etcd and "
-              "certificates do not accept.")
+              "certificates do not accept: that is when it recreates.")
 
 
 # --- tools --------------------------------------------------------------------------------------
@@ -185,6 +186,7 @@ def repair(log=print) -> str:
     API server answers within a minute and its nodes get Ready, else delete it and create it again."""
     if exists():
         try:
+            _start_stopped_nodes(log)
             kubeconfig(refresh=True)
             progress.wait_until(_api_answers, what="an answer from the cluster's API server", timeout=60, interval=3)
             wait_ready(timeout=120)
@@ -194,6 +196,18 @@ def repair(log=print) -> str:
         delete(log)
     create(log)
     return "recreated"
+
+
+def _start_stopped_nodes(log=print) -> None:
+    """Start the cluster's node containers a Docker restart stopped (kind gives them no restart policy
+    that survives `systemctl restart docker`): control plane first, so it gets its address back first."""
+    from labkit import daemon
+
+    nodes = daemon.client().containers.list(all=True, filters={"label": f"io.x-k8s.kind.cluster={parts.CLUSTER_NAME}"})
+    stopped = sorted((n for n in nodes if n.status != "running"), key=lambda n: "control-plane" not in n.name)
+    for node in stopped:
+        log(f"starting node container {node.name} ({node.status})")
+        node.start()
 
 
 def delete(log=print) -> bool:
@@ -235,8 +249,7 @@ def api_health(timeout: float = 5) -> tuple[bool, bool, str]:
     except LabError as err:
         return False, False, err.problem
     except Exception as exc:  # refused, timed out, TLS: the API server is not answering
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        return False, False, f"the API server does not answer ({type(exc).__name__}: {reason})"
+        return False, False, f"the API server does not answer: {why_unreachable(exc)}"
     ready = sum(has_condition(n, "Ready") for n in nodes)
     return True, bool(nodes) and ready == len(nodes), f"the API server answers; {ready}/{len(nodes)} nodes Ready"
 

@@ -120,6 +120,23 @@ def similar_image(wanted: str, present: list[str]) -> str | None:
     return ", ".join(sorted(repos[match[0]])[:3]) if match else None
 
 
+def why_unreachable(exc: BaseException) -> str:
+    """One phrase for why an HTTP client got no answer (urllib3's MaxRetryError wraps the cause in a
+    long repr that means nothing to a learner)."""
+    text = f"{exc!r} {getattr(exc, 'reason', '')}"
+    for needle, phrase in (("Connection refused", "nothing listens on its port (its node container is stopped, "
+                                                   "or Docker restarted and the cluster did not come back)"),
+                           ("timed out", "it accepted no connection in time (still starting, or its node is stuck)"),
+                           ("Timeout", "it accepted no connection in time (still starting, or its node is stuck)"),
+                           ("CERTIFICATE_VERIFY_FAILED", "its certificate is not the one your kubeconfig trusts "
+                                                         "(the cluster was recreated: refresh the kubeconfig)"),
+                           ("Name or service not known", "its host name does not resolve"),
+                           ("No route to host", "there is no route to its address")):
+        if needle in text:
+            return phrase
+    return type(getattr(exc, "reason", None) or exc).__name__
+
+
 def translate(exc: BaseException) -> LabError | None:
     """A LabError for exceptions the environment causes (cluster API errors, a cluster that does
     not answer), or None for anything else, which is a bug and keeps its traceback."""
@@ -129,7 +146,7 @@ def translate(exc: BaseException) -> LabError | None:
     if "ApiException" in names:
         return explain_api_error(exc)
     if names & {"MaxRetryError", "NewConnectionError", "ProtocolError"}:
-        return LabError("The course cluster's API server does not answer.",
+        return LabError(f"The course cluster's API server does not answer: {why_unreachable(exc)}.",
                         "start the cluster with `make cluster` (`docker ps` should list its node containers), "
                         "then rerun this cell.")
     return None

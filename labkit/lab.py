@@ -139,6 +139,8 @@ def _start(info: labs.LabInfo) -> Lab:
     os.environ.update(lab.shell_env())  # for `!docker ...` lines too
     # After every %%shell cell: note the anonymous volumes of the lab's containers (cleanup.py says why).
     shell.register_magic(lab.shell_env(), after=lambda: cleanup.remember_anonymous_volumes(lab.id))
+    if (ip := render.ipython()) is not None:  # and the untagged images its builds leave (cleanup.BuildWatch)
+        cleanup.watch_builds(lab.id, ip)
     render.show_card(
         f"Lab {lab.id}: {lab.info.title}",
         f"Docker {server.get('ServerVersion', '?')} on {server.get('OperatingSystem', '?')} "

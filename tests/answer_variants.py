@@ -41,6 +41,7 @@ VARIANTS_DIR = Path(__file__).parent / "variants"
 KINDS = ("lazy", "wrong", "alternative")
 MARK = "@@variant-result "
 VARIANT_CELL_TIMEOUT = 300
+SETUP_CALLS = ("labkit.start(", ".prepare(lab)")  # a lab's set-up cells: in no exercise
 
 
 class VariantError(ValueError):
@@ -113,11 +114,13 @@ def load(lab: labs.LabInfo) -> list[Variant]:
 
 def exercises(nb) -> dict[str, tuple[list[int], int]]:
     """check name -> (indices of the code cells of its exercise, index of the first check cell after them).
-    An exercise is the code cells after the previous run of check cells (or the lab's start cell) up to
-    its own check cell; consecutive checks share one exercise."""
+    An exercise is the code cells after the previous run of check cells (or the lab's set-up cells:
+    `labkit.start(...)`, `labNN.prepare(lab)`, which variants never replay) up to its own check cell;
+    consecutive checks share one exercise."""
     spans, pending, first, group = {}, [], None, None
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or "labkit.start(" in cell.source or "cleanup" in tags(cell):
+        if (cell.cell_type != "code" or any(call in cell.source for call in SETUP_CALLS)
+                or "cleanup" in tags(cell)):
             continue
         if "check" in tags(cell):
             group = i if first is not None or group is None else group
@@ -226,10 +229,13 @@ class LabRun:
     outcomes: dict[str, Outcome]
     real_failures: list[str]  # the solved notebook's own cells that failed
     seconds: dict[str, float] = field(default_factory=dict)  # variant -> seconds its cells ran
+    total: float = 0.0  # seconds every cell of the run took, the lab's own included
 
     @property
     def cost(self) -> float:
-        """What the variants added to the lab's run, in seconds."""
+        """Seconds the variants' cells ran: an upper bound of what they add, since a variant often does
+        work (a first build, a first `up`) the exercise's own cells then find done. `make bench` measures
+        what they add: this run's total against a run without them."""
         return sum(self.seconds.values())
 
 
@@ -245,16 +251,18 @@ def cell_seconds(cell) -> float:
     return (parse(ended) - parse(began)).total_seconds()
 
 
-def run(lab: labs.LabInfo, cwd: Path) -> LabRun:
-    """The solved notebook (without cleanup) with every variant before its exercise, from a clean start."""
+def run(lab: labs.LabInfo, cwd: Path, answers: bool = True) -> LabRun:
+    """The solved notebook (without cleanup) with every variant before its exercise (answers=False:
+    none, the baseline `make bench` compares with), from a clean start."""
     cleanup.remove(lab.id)
-    variants = load(lab)
+    variants = load(lab) if answers else []
     nb = with_variants(source_notebook(lab), variants)
     execute(nb, cwd, timeout_func=lambda cell: VARIANT_CELL_TIMEOUT if "variant" in cell.metadata else 0)
     nbformat.write(nb, cwd / f"{lab.slug}.with-variants.ipynb")  # every output, for a failure's post-mortem
     outcomes: dict[str, Outcome] = {}
     answer_errors: dict[str, list[str]] = {}
     real, seconds = [], {}
+    total = sum(cell_seconds(c) for c in nb.cells if c.cell_type == "code")
     for i, cell in enumerate(nb.cells):
         meta = cell.metadata.get("variant")
         if meta is None:
@@ -271,7 +279,7 @@ def run(lab: labs.LabInfo, cwd: Path) -> LabRun:
                 continue
             results = {k: tuple(r) for k, r in json.loads(line[len(MARK):]).items()}
             outcomes[meta["name"]] = Outcome(results, answer_errors.get(meta["name"], []))
-    return LabRun(outcomes, real, seconds)
+    return LabRun(outcomes, real, seconds, total)
 
 
 RUNS: dict[str, LabRun] = {}  # one run per lab and session, shared by test_rerun, the variant tests, the summary
@@ -288,8 +296,9 @@ def summary() -> list[str]:
     lines = []
     for lab_id, lab_run in sorted(RUNS.items()):
         slowest = max(lab_run.seconds, key=lab_run.seconds.get, default=None)
-        lines.append(f"lab {lab_id}: {len(lab_run.seconds)} answer variants added {lab_run.cost:.0f} s"
+        lines.append(f"lab {lab_id}: the cells of {len(lab_run.seconds)} answer variants ran {lab_run.cost:.0f} s"
                      + (f" (slowest {slowest}: {lab_run.seconds[slowest]:.0f} s)" if slowest else ""))
     if len(RUNS) > 1:
-        lines.append(f"all answer variants: {sum(r.cost for r in RUNS.values()):.0f} s")
+        lines.append(f"all answer variants' cells: {sum(r.cost for r in RUNS.values()):.0f} s "
+                     "(an upper bound of what they add; `make bench` measures it against runs without them)")
     return lines

@@ -101,6 +101,9 @@ def running(lab):
     port = env.get("PORT", str(API_PORT))
     require(port == str(API_PORT),
             f"PORT={port} makes the app listen on {port} inside, but port {API_PORT} is the one published and probed.", f"drop `-e PORT=...` (the app listens on {API_PORT}) and publish with -p HOST:{API_PORT}.")
+    user = ctr.attrs["Config"].get("User") or ""
+    require(user.split(":")[0] not in ("root", "0"), f"lab02-api was started with --user {user}: the API runs as root (uid 0).",
+            "run as the non-root user (USER in the Dockerfile; do not pass --user root).")
     host_port = published_port(ctr)
     require(host_port, f"container port {API_PORT} is not published on the host.",
             f"add `-p {API_PORT}:{API_PORT}` (or `-p 3001:{API_PORT}` if port {API_PORT} is taken on your machine).")

@@ -93,7 +93,12 @@ def component_pod(lab, component: str):
     if not pods:
         raise LabError(f"There is no {component} pod in kube-system.",
                        "this lab needs a kubeadm-built cluster such as the course's kind cluster (`make cluster`).")
-    return pods[0]
+    # A deleted mirror pod lingers, still Ready, until the kubelet removes it and creates the new one.
+    live = [p for p in pods if p.metadata.deletion_timestamp is None]
+    if not live:
+        raise LabError(f"The {component} mirror pod is being deleted; the kubelet has not recreated it yet.",
+                       "wait a few seconds and run the cell again.")
+    return live[0]
 
 
 def etcdctl(lab, *args: str) -> str:
@@ -159,7 +164,8 @@ def _container_status(pod):
 def show_mirror(lab, component: str = "kube-scheduler") -> None:
     """Wait until a static pod's mirror pod is back and ready; show the pod object's age and its container's."""
     def probe():
-        pods = lab.kube.core.list_namespaced_pod("kube-system", label_selector=f"component={component}").items
+        pods = [p for p in lab.kube.core.list_namespaced_pod(
+            "kube-system", label_selector=f"component={component}").items if p.metadata.deletion_timestamp is None]
         if not pods:
             return False, "no mirror pod yet"
         ready = cluster.has_condition(pods[0], "Ready")

@@ -66,3 +66,41 @@ def test_a_learners_own_resources_survive_every_cleanup(bystanders):
 
 def test_the_course_labels_are_what_cleanup_selects():
     assert ownership.label_filter() == [f"{config.LABEL_COURSE}={config.COURSE}"]
+
+
+def _build_cell(context, tag: str | None, step: str) -> str:
+    (context / "Dockerfile").write_text(f"FROM {BASE} AS stage\nRUN {step}\nFROM {BASE}\n"
+                                        "COPY --from=stage /step /step\n")
+    args = ["docker", "build", "-q", *(["-t", tag] if tag else []), str(context)]
+    return f"import subprocess\nsubprocess.run({args!r}, check=True, capture_output=True)\n"
+
+
+def test_untagged_images_a_lab_cell_builds_are_removed_and_no_one_elses(tmp_path):
+    """The classic builder leaves each earlier stage as an untagged, unlabelled image, and a rebuild
+    leaves the image it took the tag from: a cell that builds records them (cleanup.BuildWatch); an
+    untagged image built outside the lab's cells is a learner's and stays."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    c = daemon.client()
+    ip = InteractiveShell.instance()
+    cleanup.remove("02")
+    own = subprocess.run(["docker", "build", "-q", "-"], input=f"FROM {BASE}\nRUN echo {uuid.uuid4().hex} >/own\n",
+                         capture_output=True, text=True, check=True).stdout.strip()
+    cleanup.watch_builds("02", ip)
+    tag = "course/watch-test:1"
+    try:
+        for step in ("echo one > /step", "echo two > /step"):  # the second build takes the tag from the first
+            assert ip.run_cell(_build_cell(tmp_path, tag, step)).success
+        recorded = cleanup.leftovers("02")["images"]
+        assert recorded, "the image the second build took the tag from was not recorded"
+        assert all(not c.images.get(i).tags for i in recorded)
+        cleanup.remove("02")
+        assert not any(cleanup.leftovers("02").values())
+        assert c.images.get(tag) and c.images.get(own)  # tagged, or built outside a lab cell: untouched
+    finally:
+        for name in ("pre_run_cell", "post_run_cell"):
+            for cb in list(ip.events.callbacks[name]):
+                if isinstance(getattr(cb, "__self__", None), cleanup.BuildWatch):
+                    ip.events.unregister(name, cb)
+        subprocess.run(["docker", "rmi", tag, own], capture_output=True)
+        InteractiveShell.clear_instance()

@@ -45,3 +45,19 @@ def test_an_image_one_typo_away_is_suggested(raw, local, suggestion):
 def test_no_suggestion_for_an_image_nothing_resembles():
     err = explain_docker_error("Error response from daemon: No such image: redis:7", images=lambda: ["course/api:1.0.0"])
     assert "did you mean" not in err.fix
+
+
+def test_an_api_server_that_refuses_connections_gets_one_sentence_not_a_urllib3_repr():
+    """A real refused connection (nothing listens on port 9 of this machine), through the kubernetes client."""
+    from kubernetes import client
+
+    from labkit.errors import translate
+
+    conf = client.Configuration()
+    conf.host = "https://127.0.0.1:9"
+    conf.retries = 0
+    with pytest.raises(Exception) as caught:
+        client.CoreV1Api(client.ApiClient(conf)).list_node(_request_timeout=2)
+    err = translate(caught.value)
+    assert err is not None and "nothing listens on its port" in err.problem, err
+    assert "MaxRetryError" not in err.problem and "object at 0x" not in err.problem
