@@ -124,15 +124,15 @@ def why_unreachable(exc: BaseException) -> str:
     """One phrase for why an HTTP client got no answer (urllib3's MaxRetryError wraps the cause in a
     long repr that means nothing to a learner)."""
     text = f"{exc!r} {getattr(exc, 'reason', '')}"
-    for needle, phrase in (("Connection refused", "nothing listens on its port (its node container is stopped, "
-                                                   "or Docker restarted and the cluster did not come back)"),
-                           ("timed out", "it accepted no connection in time (still starting, or its node is stuck)"),
-                           ("Timeout", "it accepted no connection in time (still starting, or its node is stuck)"),
-                           ("CERTIFICATE_VERIFY_FAILED", "its certificate is not the one your kubeconfig trusts "
-                                                         "(the cluster was recreated: refresh the kubeconfig)"),
-                           ("Name or service not known", "its host name does not resolve"),
-                           ("No route to host", "there is no route to its address")):
-        if needle in text:
+    for needles, phrase in ((("Connection refused",), "nothing listens on its port (its node container is stopped, "
+                                                        "or Docker restarted and the cluster did not come back)"),
+                            (("timed out", "Timeout"), "it accepted no connection in time (still starting, or its "
+                                                       "node is stuck)"),
+                            (("CERTIFICATE_VERIFY_FAILED",), "its certificate is not the one your kubeconfig trusts "
+                                                             "(the cluster was recreated: refresh the kubeconfig)"),
+                            (("Name or service not known",), "its host name does not resolve"),
+                            (("No route to host",), "there is no route to its address")):
+        if any(n in text for n in needles):
             return phrase
     return type(getattr(exc, "reason", None) or exc).__name__
 

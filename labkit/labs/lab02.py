@@ -86,6 +86,9 @@ def published_port(ctr) -> str | None:
     return next((b["HostPort"] for b in ports if b.get("HostPort")), None)
 
 
+NON_ROOT_FIX = "run as the non-root user (USER in the Dockerfile; do not pass --user root)."
+
+
 @checks("running", "lab02-api runs detached, healthy, non-root, with a published port and restart policy")
 def running(lab):
     ctr = lab_container(lab, "lab02-api", "run the `docker run -d --name lab02-api ...` exercise cell.")
@@ -103,7 +106,7 @@ def running(lab):
             f"PORT={port} makes the app listen on {port} inside, but port {API_PORT} is the one published and probed.", f"drop `-e PORT=...` (the app listens on {API_PORT}) and publish with -p HOST:{API_PORT}.")
     user = ctr.attrs["Config"].get("User") or ""
     require(user.split(":")[0] not in ("root", "0"), f"lab02-api was started with --user {user}: the API runs as root (uid 0).",
-            "run as the non-root user (USER in the Dockerfile; do not pass --user root).")
+            NON_ROOT_FIX)
     host_port = published_port(ctr)
     require(host_port, f"container port {API_PORT} is not published on the host.",
             f"add `-p {API_PORT}:{API_PORT}` (or `-p 3001:{API_PORT}` if port {API_PORT} is taken on your machine).")
@@ -120,7 +123,7 @@ def running(lab):
                 "pointing at a service that is not there?), recreate the container and read `docker logs lab02-api`.")
     body = requests.get(f"{base}/", timeout=5).json()
     require(body.get("uid") not in (None, 0), f"the API process runs as uid {body.get('uid')} (root).",
-            "run as the non-root user (USER in the Dockerfile; do not pass --user root).")
+            NON_ROOT_FIX)
     return f"healthy; /health answers 200 on localhost:{host_port}; version {body['version']}, uid {body['uid']}."
 
 

@@ -87,14 +87,19 @@ def finding(lab, key: str, what: str) -> str:
     return value
 
 
-def component_pod(lab, component: str):
-    """The control-plane pod of a component (label component=<name>, as kubeadm sets it)."""
+def _component_pods(lab, component: str) -> tuple[list, list]:
+    """(every pod, the pods not being deleted) of a control-plane component (label component=<name>, as
+    kubeadm sets it). A deleted mirror pod lingers, still Ready, until the kubelet replaces it."""
     pods = lab.kube.core.list_namespaced_pod("kube-system", label_selector=f"component={component}").items
+    return pods, [p for p in pods if p.metadata.deletion_timestamp is None]
+
+
+def component_pod(lab, component: str):
+    """The control-plane pod of a component."""
+    pods, live = _component_pods(lab, component)
     if not pods:
         raise LabError(f"There is no {component} pod in kube-system.",
                        "this lab needs a kubeadm-built cluster such as the course's kind cluster (`make cluster`).")
-    # A deleted mirror pod lingers, still Ready, until the kubelet removes it and creates the new one.
-    live = [p for p in pods if p.metadata.deletion_timestamp is None]
     if not live:
         raise LabError(f"The {component} mirror pod is being deleted; the kubelet has not recreated it yet.",
                        "wait a few seconds and run the cell again.")
@@ -164,8 +169,7 @@ def _container_status(pod):
 def show_mirror(lab, component: str = "kube-scheduler") -> None:
     """Wait until a static pod's mirror pod is back and ready; show the pod object's age and its container's."""
     def probe():
-        pods = [p for p in lab.kube.core.list_namespaced_pod(
-            "kube-system", label_selector=f"component={component}").items if p.metadata.deletion_timestamp is None]
+        pods = _component_pods(lab, component)[1]
         if not pods:
             return False, "no mirror pod yet"
         ready = cluster.has_condition(pods[0], "Ready")
