@@ -144,6 +144,8 @@ def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> float:
           f"so they add {added:5.1f} s (their own cells ran {result.cost:5.1f} s)"
           f"{f' ({len(failed)} NOT as expected)' if failed else ''} | checks median {statistics.median(latencies.values()) * 1000:5.0f} ms, "
           f"slowest {slowest} {latencies[slowest] * 1000:5.0f} ms | cleanup {time.monotonic() - t0:4.1f} s")
+    for name in failed:  # say which, and why: `make test` would fail on it
+        print(f"  NOT as expected: {name}: {'; '.join(result.outcomes[name].problems(by_name[name]))[:300]}")
     return added
 
 

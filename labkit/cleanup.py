@@ -1,6 +1,8 @@
 """Remove what a lab created, selected by its labels, and nothing else."""
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, field
 
 from labkit import config, daemon
@@ -96,6 +98,14 @@ class BuildWatch:
         except Exception:  # bookkeeping must never turn a cell's own result into a traceback
             pass
         self.before = None
+
+
+@contextlib.contextmanager
+def builds_recorded(lab: str):
+    """The same record around toolkit code that builds (a lab's set-up), outside any watched cell."""
+    before = BuildWatch._dangling()
+    yield
+    remember_images(lab, sorted(BuildWatch._dangling() - before))
 
 
 def watch_builds(lab: str, ip) -> None:

@@ -154,7 +154,7 @@ def cmd_cluster(args) -> int:
               f"{cluster.kubeconfig()}")
     elif args.action == "load":
         for ref in args.images:
-            cluster.load_image(ref)
+            cluster.load_images(ref)
     else:  # status
         from labkit import preflight
 

@@ -268,21 +268,26 @@ def has_condition(obj, kind: str) -> bool:
 REGISTRY_ENV = "LABKIT_REGISTRY"
 
 
-def load_image(ref: str, log=print) -> str:
-    """Make a local image available to the cluster's nodes. On kind: `kind load` (no registry).
-    On another cluster the learner opted in to: push it to the registry named in LABKIT_REGISTRY
-    and return the pushed reference, which manifests must then use."""
-    if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0:
-        raise LabError(f"The image {ref} is not in your local Docker, so it cannot be given to the cluster.",
-                       f"build or pull it first (`docker pull {ref}`; offline: `make offline-images`), then rerun.")
+def load_images(*refs: str, log=print) -> list[str]:
+    """Make local images available to the cluster's nodes. On kind: one `kind load` (no registry; the
+    layers images share are sent once). On another cluster the learner opted in to: push each to the
+    registry named in LABKIT_REGISTRY and return the pushed references, which manifests must then use."""
+    for ref in refs:
+        if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0:
+            raise LabError(f"The image {ref} is not in your local Docker, so it cannot be given to the cluster.",
+                           f"build or pull it first (`docker pull {ref}`; offline: `make offline-images`), then rerun.")
     if on_kind():
-        # kind skips the nodes that have this image already, so loading again is cheap.
-        done = kind("load", "docker-image", ref, "--name", parts.CLUSTER_NAME)
+        # kind skips the nodes that have an image already, so loading again is cheap.
+        done = kind("load", "docker-image", *refs, "--name", parts.CLUSTER_NAME)
         if done.returncode != 0:
-            raise LabError(f"`kind load docker-image {ref}` failed: {done.stderr.strip()[-300:]}",
-                           f"check that the image exists (`docker image ls {ref}`) and the cluster runs (`make cluster`).")
-        log(f"{ref} loaded into the kind nodes")
-        return ref
+            raise LabError(f"`kind load docker-image {' '.join(refs)}` failed: {done.stderr.strip()[-300:]}",
+                           "check that the images exist (`docker image ls`) and the cluster runs (`make cluster`).")
+        log(f"{', '.join(refs)} loaded into the kind nodes")
+        return list(refs)
+    return [_push(ref, log) for ref in refs]
+
+
+def _push(ref: str, log=print) -> str:
     registry = os.environ.get(REGISTRY_ENV)
     if not registry:
         raise LabError(f"The cluster `{chosen_context()}` is not kind, so local images must go through a registry.",

@@ -39,6 +39,7 @@ class Kube:
     apps = _typed("AppsV1Api")
     networking = _typed("NetworkingV1Api")
     custom = _typed("CustomObjectsApi")
+    discovery = _typed("DiscoveryV1Api")
 
     def ensure_namespace(self) -> str:
         """The lab's namespace, created with the lab's labels when missing."""
@@ -71,6 +72,32 @@ class Kube:
 
     def nodes(self) -> list:
         return self.core.list_node().items
+
+    def ready_endpoints(self, service: str) -> set[str]:
+        """ip:port of the ready endpoints of a Service in the lab's namespace, from its EndpointSlices."""
+        slices = self.discovery.list_namespaced_endpoint_slice(
+            self.namespace, label_selector=f"kubernetes.io/service-name={service}").items
+        found = set()
+        for s in slices:
+            ports = [p.port for p in s.ports or []]
+            for ep in s.endpoints or []:
+                if ep.conditions and ep.conditions.ready:
+                    found |= {f"{a}:{p}" for a in ep.addresses for p in ports}
+        return found
+
+    def exec(self, pod: str, command: list[str], container: str | None = None,
+             namespace: str | None = None, timeout: float = 20) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr) of a command run in a pod's container, through the API server."""
+        from kubernetes import client
+        from kubernetes.stream import stream
+
+        # An exec stream takes over the client it is given: it gets a client of its own.
+        core = client.CoreV1Api(cluster.api_client())
+        resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace or self.namespace, command=command,
+                      container=container, stderr=True, stdout=True, stdin=False, tty=False,
+                      _preload_content=False)
+        resp.run_forever(timeout=timeout)
+        return resp.returncode or 0, resp.read_stdout() or "", resp.read_stderr() or ""
 
     def wait_pod_ready(self, name: str, namespace: str | None = None, timeout: float = 120) -> None:
         def probe():

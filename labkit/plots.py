@@ -39,3 +39,21 @@ def layer_bars(images: dict[str, list[tuple[str, float]]], title: str = "What ea
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def steps_over_time(series: dict[str, list[tuple[float, float]]], ylabel: str = "", title: str = ""):
+    """One step line per series of (seconds, value) points: a value holds until the next point."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    end = max((t for points in series.values() for t, _ in points), default=0) + 5
+    for name, points in series.items():
+        ts, vs = zip(*points)
+        ax.step([*ts, end], [*vs, vs[-1]], where="post", label=name, linewidth=2)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig

@@ -46,6 +46,10 @@ LABS = {
                 runs_on="kind",
                 summary="find each control-plane component on the nodes, read an object's key in etcd, watch "
                         "the scheduler, the kubelet and kube-proxy at work"),
+        LabInfo("06", "06-pods-services-deployments", "Pods, Services and Deployments", apps=("api",),
+                learner_writes=(), cluster=True, runs_on="kind",
+                summary="a Pod with probes, limits, a Secret and a native sidecar; a Deployment that heals; "
+                        "ClusterIP, NodePort, LoadBalancer and headless Services; a rollout stalled and undone"),
     )
 }
 

@@ -43,7 +43,7 @@ kubectl -n kube-system exec "$pod" -- etcdctl %s "$@" 2> >(grep -v "Unknown stre
 @friendly
 def prepare(lab) -> None:
     """The lab's starting point: the python image on every node, ./etcdctl, the findings ConfigMap."""
-    cluster.load_image(PYTHON_IMAGE)
+    cluster.load_images(PYTHON_IMAGE)
     script = lab.workdir / "etcdctl"
     script.write_text(ETCDCTL_SCRIPT)
     script.chmod(0o755)
@@ -58,13 +58,6 @@ def prepare(lab) -> None:
         body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=FINDINGS), data={})
         lab.kube.core.create_namespaced_config_map(lab.kube.namespace, body)
         print(f"ConfigMap {FINDINGS} created in {lab.kube.namespace}.")
-
-
-def _core():
-    """A client of its own for exec streams, which take over the client they are given."""
-    from kubernetes import client
-
-    return client.CoreV1Api(cluster.api_client())
 
 
 # --- reading state ------------------------------------------------------------------------------
@@ -108,15 +101,9 @@ def component_pod(lab, component: str):
 
 def etcdctl(lab, *args: str) -> str:
     """etcdctl's output, run inside the etcd pod through the API server (exec)."""
-    from kubernetes.stream import stream
-
     pod = component_pod(lab, "etcd")
-    resp = stream(_core().connect_get_namespaced_pod_exec, pod.metadata.name, "kube-system",
-                  command=["etcdctl", *ETCD_TLS, *args], stderr=True, stdout=True, stdin=False, tty=False,
-                  _preload_content=False)
-    resp.run_forever(timeout=20)
-    out, err = resp.read_stdout() or "", resp.read_stderr() or ""
-    if resp.returncode not in (0, None):
+    code, out, err = lab.kube.exec(pod.metadata.name, ["etcdctl", *ETCD_TLS, *args], namespace="kube-system")
+    if code != 0:
         raise LabError(f"etcdctl {' '.join(args)} failed in {pod.metadata.name}: {err.strip()[-300:]}",
                        "check that etcd is healthy: `kubectl -n kube-system get pod -l component=etcd`.")
     return out
@@ -142,21 +129,6 @@ def service_chains(rules: list[str], ip: str, port: int) -> tuple[str | None, di
         if m and m.group(1) in seps:
             dest[m.group(1)] = m.group(2)
     return svc, dest
-
-
-def ready_endpoints(lab, service: str) -> set[str]:
-    """ip:port of the ready endpoints of a Service, from its EndpointSlices."""
-    from kubernetes import client
-
-    slices = client.DiscoveryV1Api(lab.kube.client).list_namespaced_endpoint_slice(
-        lab.kube.namespace, label_selector=f"kubernetes.io/service-name={service}").items
-    found = set()
-    for s in slices:
-        ports = [p.port for p in s.ports or []]
-        for ep in s.endpoints or []:
-            if ep.conditions and ep.conditions.ready:
-                found |= {f"{a}:{p}" for a in ep.addresses for p in ports}
-    return found
 
 
 def _container_status(pod):
@@ -246,7 +218,7 @@ def wait_restarted(lab, name: str = "heal", timeout: float = 90) -> None:
 def _programmed(lab, service: str, nodes: list[str]) -> tuple[bool, str]:
     """Whether kube-proxy on every node sends the Service's ClusterIP to exactly its ready endpoints."""
     svc = lab.kube.core.read_namespaced_service(service, lab.kube.namespace)
-    want = ready_endpoints(lab, service)
+    want = lab.kube.ready_endpoints(service)
     behind = []
     for node in nodes:
         _, dest = service_chains(nat_rules(node), svc.spec.cluster_ip, svc.spec.ports[0].port)
@@ -461,7 +433,7 @@ def kube_proxy(lab):
     deadline = time.monotonic() + 20
     while not _programmed(lab, "web", [node])[0] and time.monotonic() < deadline:
         time.sleep(1)  # kube-proxy applies changes within a second or two; give it time after a scale
-    want = ready_endpoints(lab, "web")
+    want = lab.kube.ready_endpoints("web")
     chain, dest = service_chains(nat_rules(node), svc.spec.cluster_ip, port)
     require(chain, f"no KUBE-SERVICES rule sends {svc.spec.cluster_ip}:{port} anywhere on {node}.",
             "check kube-proxy: `kubectl -n kube-system logs -l k8s-app=kube-proxy --tail 20`.")

@@ -31,7 +31,7 @@ SERVER = ("import http.server, socket\n"
 def api():
     if not cluster.exists():
         pytest.fail("no course cluster: run `make cluster` first")
-    cluster.load_image(IMAGE)
+    cluster.load_images(IMAGE)
     api = cluster.api_client()
     core = client.CoreV1Api(api)
     body = client.V1Namespace(metadata=client.V1ObjectMeta(name=NS, labels={LABEL_COURSE: COURSE}))

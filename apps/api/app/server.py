@@ -9,6 +9,9 @@ Endpoints
   GET /health           overall status (used by HEALTHCHECK and the labs)
   GET /health/live      liveness: the process is up and serving
   GET /health/ready     readiness: the dependencies that are configured answer
+
+Each request is logged on stdout and, when LOG_FILE is set, appended to that file too (lab 06's
+sidecar forwards it).
 """
 from __future__ import annotations
 
@@ -66,7 +69,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt: str, *args) -> None:
         # One line per request on stdout, so `docker logs` shows traffic.
-        print(f"{self.address_string()} {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", flush=True)
+        line = f"{self.address_string()} {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}"
+        print(line, flush=True)
+        if path := os.environ.get("LOG_FILE"):
+            try:
+                with open(path, "a") as log:
+                    print(line, file=log)
+            except OSError as exc:  # a log file it cannot write must never fail the request
+                print(f"cannot append to LOG_FILE {path}: {exc}", flush=True)
 
 
 def serve() -> None:
