@@ -36,6 +36,18 @@ def lab_container(lab, name: str, hint: str):
     return ctr
 
 
+def api_object(read: Callable[[], Any], missing: str, hint: str):
+    """An object read from the API server, or a failure saying it is missing and how to create it."""
+    from kubernetes import client
+
+    try:
+        return read()
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        raise CheckFailed(missing, hint) from None
+
+
 @dataclass
 class Check:
     name: str

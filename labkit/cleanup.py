@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-
 from dataclasses import dataclass, field
 
 from labkit import config, daemon
@@ -20,6 +19,7 @@ class Removed:
     volumes: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    persistent_volumes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         parts = [f"{len(v)} {k}" for k, v in vars(self).items() if v]
@@ -174,26 +174,43 @@ def _owned(kind: str, lab: str | None) -> list:
     return list(found.values())
 
 
-def _namespaces(lab: str | None) -> tuple[object, list[str]]:
-    """(CoreV1Api, names) of the namespaces cluster labs created, found by their labels. Nothing
-    when no cluster lab is concerned or there is no cluster to look in."""
+def _cluster_api(lab: str | None):
+    """A CoreV1Api on the course cluster when a cluster lab is concerned and the cluster answers, else None."""
     from labkit import cluster, labs
     from labkit.errors import translate
 
     if not any(labs.get(i).cluster for i in _lab_ids(lab)):
-        return None, []
+        return None
     try:
         if cluster.on_kind() and not cluster.exists():
-            return None, []
+            return None
         from kubernetes import client
 
         core = client.CoreV1Api(cluster.api_client())
-        found = core.list_namespace(label_selector=",".join(label_filter(lab))).items
+        core.list_namespace(limit=1)
+        return core
     except Exception as exc:  # no kind, no cluster answering: nothing of ours can be found there
         if translate(exc) is None:
             raise
+        return None
+
+
+def _namespaces(lab: str | None) -> tuple[object, list[str]]:
+    """(CoreV1Api, names) of the namespaces cluster labs created, found by their labels."""
+    core = _cluster_api(lab)
+    if core is None:
         return None, []
-    return core, [n.metadata.name for n in found]
+    return core, [n.metadata.name for n in core.list_namespace(label_selector=",".join(label_filter(lab))).items]
+
+
+def _persistent_volumes(lab: str | None) -> tuple[object, list[str]]:
+    """(CoreV1Api, names) of the PersistentVolumes labs created (cluster-wide objects: deleting a
+    namespace leaves them), found by their labels."""
+    core = _cluster_api(lab)
+    if core is None:
+        return None, []
+    return core, [v.metadata.name for v in
+                  core.list_persistent_volume(label_selector=",".join(label_filter(lab))).items]
 
 
 def leftovers(lab: str | None = None) -> dict[str, list[str]]:
@@ -205,6 +222,7 @@ def leftovers(lab: str | None = None) -> dict[str, list[str]]:
         "images": [x.tags[0] if x.tags else x.short_id for x in _owned("images", lab) if owned_image(x)]
         + [i.split(":")[-1][:12] for i in _dangling_remembered(lab)],
         "namespaces": _namespaces(lab)[1],
+        "persistent volumes": _persistent_volumes(lab)[1],
     }
 
 
@@ -260,4 +278,8 @@ def remove(lab: str | None = None) -> Removed:
         for kind in ("images", "volumes"):
             _remembered(i, kind).unlink(missing_ok=True)
     _remove_namespaces(lab, done)
+    core, names = _persistent_volumes(lab)  # after their claims' namespaces: a bound volume would wait
+    for name in names:
+        core.delete_persistent_volume(name)
+        done.persistent_volumes.append(name)
     return done

@@ -26,6 +26,9 @@ class SolutionMarkerError(ValueError):
 
 
 def strip_solutions(source: str) -> str:
+    # Only Python needs a statement in an emptied block; a cell magic's body (a %%writefile YAML, a
+    # %%shell script) is not Python, and a `pass` line would break it.
+    python = not source.lstrip().startswith("%%")
     out, inside = [], False
     for n, line in enumerate(source.splitlines(), 1):
         begin, end = BEGIN.match(line), END.match(line)
@@ -36,7 +39,7 @@ def strip_solutions(source: str) -> str:
             indent, todo = begin["indent"], begin["todo"].strip() or DEFAULT_TODO
             out.append(f"{indent}# TODO: {todo}")
             # An indented region replaced by a comment alone would leave an empty block.
-            if indent:
+            if indent and python:
                 out.append(f"{indent}pass")
         elif end:
             if not inside:

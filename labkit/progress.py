@@ -16,7 +16,7 @@ DOCKER_FIX = "look at `docker ps -a` and `docker logs <name>`, fix the cause and
 
 
 def wait_until(probe: Callable[[], tuple[object, str]], what: str, timeout: float = 60, interval: float = 0.5,
-               fix: str = DOCKER_FIX) -> str:
+               fix: str = DOCKER_FIX, abort_fix: str = "look at its logs (`docker logs <name>`) to see why.") -> str:
     """Poll `probe` until it returns (True, detail). Return the last detail.
 
     `probe` returns (done, detail): done is True when finished, a string to abort with that reason
@@ -39,8 +39,7 @@ def wait_until(probe: Callable[[], tuple[object, str]], what: str, timeout: floa
             if done is True:
                 return detail
             if isinstance(done, str):
-                raise LabError(f"Stopped waiting for {what}: it is {done} ({detail}).",
-                               "look at its logs (`docker logs <name>`) to see why.")
+                raise LabError(f"Stopped waiting for {what}: it is {done} ({detail}).", abort_fix)
             if time.monotonic() - start > timeout:
                 raise WaitTimedOut(f"{what} did not happen within {timeout:.0f}s (last state: {detail}).", fix)
             time.sleep(interval)

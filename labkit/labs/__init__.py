@@ -50,6 +50,9 @@ LABS = {
                 learner_writes=(), cluster=True, runs_on="kind",
                 summary="a Pod with probes, limits, a Secret and a native sidecar; a Deployment that heals; "
                         "ClusterIP, NodePort, LoadBalancer and headless Services; a rollout stalled and undone"),
+        LabInfo("08", "08-persistent-storage", "Persistent storage", learner_writes=(), cluster=True, runs_on="kind",
+                summary="emptyDir, ConfigMap and hostPath volumes; a PersistentVolume and its claim; dynamic "
+                        "provisioning; PostgreSQL as a StatefulSet whose rows outlive its pod"),
     )
 }
 

@@ -12,7 +12,7 @@ import subprocess
 from datetime import datetime
 
 from labkit import cleanup, cluster, ownership, plots, progress
-from labkit.checks import CheckFailed, Checks, require
+from labkit.checks import Checks, api_object, require
 from labkit.errors import LabError, friendly
 
 checks = Checks()
@@ -99,18 +99,6 @@ def _client_pod(lab) -> None:
 
 
 # --- reading state ------------------------------------------------------------------------------
-def _read(read, what: str, hint: str):
-    """An object, or a failure saying it is missing and how to create it."""
-    from kubernetes import client
-
-    try:
-        return read()
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise
-        raise CheckFailed(what, hint) from None
-
-
 def _container(spec_containers, name: str):
     return next((c for c in spec_containers or [] if c.name == name), None)
 
@@ -131,9 +119,9 @@ def _process_env(lab, pod: str, container: str, name: str) -> str | None:
 def _secret_value(lab, name: str, key: str) -> str | None:
     import base64
 
-    secret = _read(lambda: lab.kube.core.read_namespaced_secret(name, lab.kube.namespace),
-                   f"there is no Secret {name} in {lab.kube.namespace}.",
-                   f"kubectl -n $NS create secret generic {name} --from-literal={key}=<a value of your own>")
+    secret = api_object(lambda: lab.kube.core.read_namespaced_secret(name, lab.kube.namespace),
+                        f"there is no Secret {name} in {lab.kube.namespace}.",
+                        f"kubectl -n $NS create secret generic {name} --from-literal={key}=<a value of your own>")
     raw = (secret.data or {}).get(key)
     return base64.b64decode(raw).decode() if raw is not None else None
 
@@ -162,8 +150,8 @@ def _image(template) -> str:
 
 
 def _deployment(lab, hint: str):
-    return _read(lambda: lab.kube.apps.read_namespaced_deployment(APP, lab.kube.namespace),
-                 f"there is no Deployment {APP} in {lab.kube.namespace}.", hint)
+    return api_object(lambda: lab.kube.apps.read_namespaced_deployment(APP, lab.kube.namespace),
+                      f"there is no Deployment {APP} in {lab.kube.namespace}.", hint)
 
 
 def _rs_events(lab, reason: str) -> list:
@@ -320,8 +308,8 @@ def deployment(lab):
 @checks("service", "Service api: its endpoints are the Deployment's pods, and it spreads a client's requests")
 @friendly
 def service(lab):
-    svc = _read(lambda: lab.kube.core.read_namespaced_service(APP, lab.kube.namespace),
-                f"there is no Service {APP} in {lab.kube.namespace}.", "kubectl -n $NS apply -f service.yaml")
+    svc = api_object(lambda: lab.kube.core.read_namespaced_service(APP, lab.kube.namespace),
+                     f"there is no Service {APP} in {lab.kube.namespace}.", "kubectl -n $NS apply -f service.yaml")
     require(svc.spec.type == "ClusterIP" and svc.spec.cluster_ip not in (None, "None"),
             f"Service api is of type {svc.spec.type} (clusterIP {svc.spec.cluster_ip}).",
             "a plain ClusterIP Service: no type, or type: ClusterIP, and no clusterIP: None.")
@@ -358,15 +346,15 @@ def service(lab):
 @checks("exposed", "NodePort 30001 and a LoadBalancer address, each reached from outside the cluster")
 @friendly
 def exposed(lab):
-    nodeport = _read(lambda: lab.kube.core.read_namespaced_service("api-nodeport", lab.kube.namespace),
-                     "there is no Service api-nodeport.", "kubectl -n $NS apply -f nodeport.yaml")
+    nodeport = api_object(lambda: lab.kube.core.read_namespaced_service("api-nodeport", lab.kube.namespace),
+                          "there is no Service api-nodeport.", "kubectl -n $NS apply -f nodeport.yaml")
     ports = [p.node_port for p in nodeport.spec.ports or []]
     require(nodeport.spec.type == "NodePort" and NODE_PORT in ports,
             f"api-nodeport is of type {nodeport.spec.type} with node port(s) {ports}.",
             f"type: NodePort with nodePort: {NODE_PORT}: kind-config.yaml maps that port of the control-plane "
             "node to your machine (any other is allocated at random, 30000-32767, and is not mapped).")
-    lb = _read(lambda: lab.kube.core.read_namespaced_service("api-lb", lab.kube.namespace),
-               "there is no Service api-lb.", "kubectl -n $NS apply -f loadbalancer.yaml")
+    lb = api_object(lambda: lab.kube.core.read_namespaced_service("api-lb", lab.kube.namespace),
+                    "there is no Service api-lb.", "kubectl -n $NS apply -f loadbalancer.yaml")
     ingress = (lb.status.load_balancer.ingress or []) if lb.status and lb.status.load_balancer else []
     require(lb.spec.type == "LoadBalancer" and ingress,
             f"api-lb is of type {lb.spec.type} and has no external address.",
@@ -424,8 +412,8 @@ def rollout(lab):
 @checks("config", "A ConfigMap change reached every pod's environment")
 @friendly
 def config(lab):
-    cm = _read(lambda: lab.kube.core.read_namespaced_config_map("api-config", lab.kube.namespace),
-               "there is no ConfigMap api-config.", "rerun exercise 2's cell that creates it.")
+    cm = api_object(lambda: lab.kube.core.read_namespaced_config_map("api-config", lab.kube.namespace),
+                    "there is no ConfigMap api-config.", "rerun exercise 2's cell that creates it.")
     want = (cm.data or {}).get("GREETING")
     require(want == "hola", f"ConfigMap api-config has GREETING={want!r}, not 'hola'.",
             "kubectl -n $NS patch configmap api-config --type merge -p '{\"data\":{\"GREETING\":\"hola\"}}'")

@@ -18,6 +18,17 @@ def test_indented_region_keeps_block_valid():
     compile(out, "cell", "exec")
 
 
+def test_indented_region_of_a_yaml_file_stays_yaml():
+    import yaml
+
+    src = ("%%writefile pod.yaml\nspec:\n  containers:\n  - name: api\n    env:\n    # BEGIN SOLUTION: API_TOKEN\n"
+           "    - {name: API_TOKEN, value: x}\n    # END SOLUTION\n    image: api\n")
+    out = strip_solutions(src)
+    assert "pass" not in out
+    assert yaml.safe_load(out.split("\n", 1)[1]) == {"spec": {"containers": [{"name": "api", "env": None,
+                                                                                  "image": "api"}]}}
+
+
 @pytest.mark.parametrize("bad", [
     "# BEGIN SOLUTION\nx",
     "x\n# END SOLUTION",
