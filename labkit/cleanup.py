@@ -174,43 +174,36 @@ def _owned(kind: str, lab: str | None) -> list:
     return list(found.values())
 
 
-def _cluster_api(lab: str | None):
-    """A CoreV1Api on the course cluster when a cluster lab is concerned and the cluster answers, else None."""
+def _labelled(lab: str | None, listing: str) -> tuple[object, list[str]]:
+    """(CoreV1Api, names) of the cluster objects labs created, listed by `listing` (a CoreV1Api
+    method) and found by their labels. Nothing when no cluster lab is concerned or there is no
+    cluster to look in."""
     from labkit import cluster, labs
     from labkit.errors import translate
 
     if not any(labs.get(i).cluster for i in _lab_ids(lab)):
-        return None
+        return None, []
     try:
         if cluster.on_kind() and not cluster.exists():
-            return None
+            return None, []
         from kubernetes import client
 
         core = client.CoreV1Api(cluster.api_client())
-        core.list_namespace(limit=1)
-        return core
+        found = getattr(core, listing)(label_selector=",".join(label_filter(lab))).items
     except Exception as exc:  # no kind, no cluster answering: nothing of ours can be found there
         if translate(exc) is None:
             raise
-        return None
+        return None, []
+    return core, [x.metadata.name for x in found]
 
 
 def _namespaces(lab: str | None) -> tuple[object, list[str]]:
-    """(CoreV1Api, names) of the namespaces cluster labs created, found by their labels."""
-    core = _cluster_api(lab)
-    if core is None:
-        return None, []
-    return core, [n.metadata.name for n in core.list_namespace(label_selector=",".join(label_filter(lab))).items]
+    return _labelled(lab, "list_namespace")
 
 
 def _persistent_volumes(lab: str | None) -> tuple[object, list[str]]:
-    """(CoreV1Api, names) of the PersistentVolumes labs created (cluster-wide objects: deleting a
-    namespace leaves them), found by their labels."""
-    core = _cluster_api(lab)
-    if core is None:
-        return None, []
-    return core, [v.metadata.name for v in
-                  core.list_persistent_volume(label_selector=",".join(label_filter(lab))).items]
+    """Cluster-wide objects: deleting a lab's namespace leaves them."""
+    return _labelled(lab, "list_persistent_volume")
 
 
 def leftovers(lab: str | None = None) -> dict[str, list[str]]:

@@ -314,7 +314,8 @@ def service(lab):
             f"Service api is of type {svc.spec.type} (clusterIP {svc.spec.cluster_ip}).",
             "a plain ClusterIP Service: no type, or type: ClusterIP, and no clusterIP: None.")
     selector = ",".join(f"{k}={v}" for k, v in (svc.spec.selector or {}).items())
-    ready = {f"{p.status.pod_ip}:{PORT}" for p in deployment_pods(lab) if cluster.has_condition(p, "Ready")}
+    pods = deployment_pods(lab)
+    ready = {f"{p.status.pod_ip}:{PORT}" for p in pods if cluster.has_condition(p, "Ready")}
     endpoints = lab.kube.ready_endpoints(APP)
     require(endpoints, f"Service api has zero ready endpoints: its selector {selector or '(none)'} matches no "
                        "ready pod.", "the selector must match the pod template's labels: app: api.")
@@ -333,7 +334,7 @@ def service(lab):
             "wait a second and rerun the check.")
     client = lab.kube.pod("client")
     require(client is not None and client.status.pod_ip, "the client pod is gone.", "rerun the lab's set-up cell.")
-    served = {pod for pod, ip, path, status in requests_seen(lab, deployment_pods(lab))
+    served = {pod for pod, ip, path, status in requests_seen(lab, pods)
               if ip == client.status.pod_ip and status == "200"}
     require(len(served) >= 2,
             f"the client's requests reached {len(served)} pod(s) of the Deployment" +

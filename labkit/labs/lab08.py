@@ -6,7 +6,6 @@ The checks read the API server (volumes, claims, bindings, events) and the conta
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 
 from labkit import cluster
@@ -131,7 +130,9 @@ def static(lab):
         reasons = []
         if (cls or "") != pv_cls:
             reasons.append(f"it asks for the class {cls!r}, {PV} has {pv_cls!r}")
-        if want and has and _bytes(want) > _bytes(has):
+        from kubernetes.utils import parse_quantity
+
+        if want and has and parse_quantity(want) > parse_quantity(has):
             reasons.append(f"it asks for {want}, {PV} holds {has}")
         if not set(claim.spec.access_modes or []) <= set(pv.spec.access_modes or []):
             reasons.append(f"it asks for {', '.join(claim.spec.access_modes)}, {PV} offers "
@@ -154,14 +155,6 @@ def static(lab):
             f"bind it to yours: volumeName: {PV} (or a selector on its labels), storageClassName: \"\".")
     return (f"data is Bound to {PV} ({pv.spec.capacity.get('storage')}, {', '.join(pv.spec.access_modes)}, "
             f"Retain); the PV's claimRef is this claim (uid {claim.metadata.uid[:8]}).")
-
-
-def _bytes(quantity: str) -> float:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]i?)?", str(quantity))
-    if not m:
-        return 0.0
-    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-    return float(m[1]) * units.get(m[2] or "", 1)
 
 
 @checks("survives", "A marker written by pod writer, read back by a new pod reader on the same claim")
