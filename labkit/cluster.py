@@ -287,6 +287,36 @@ def load_images(*refs: str, log=print) -> list[str]:
     return [_push(ref, log) for ref in refs]
 
 
+def ensure_addon(ref: str, namespace: str, deployment: str, log=print) -> None:
+    """An add-on of `make cluster` whose image is not in the node image (lab 07's Traefik) working: on a
+    learner's machine the nodes pulled the image from its registry; offline, the image comes from the
+    add-ons' build (`labkit cluster build`, which CI runs in the background): wait for that build,
+    then `kind load` it. Then wait until the add-on's Deployment is ready."""
+    pid = locks.holder(locks.ADDON_BUILD)
+    if pid is not None:
+        log(f"the add-ons' images are being built (pid {pid}): waiting for {ref}")
+        progress.wait_until(lambda: (locks.holder(locks.ADDON_BUILD) is None, f"pid {pid} building"),
+                            what=f"the build of {ref}", timeout=3600, interval=5,
+                            fix=f"see how `labkit cluster build` is doing, or stop it (`kill {pid}`) and rerun.")
+    local = subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
+    if local and on_kind():
+        load_images(ref, log=log)
+    elif offline_node_image() and not local:
+        raise LabError(f"This cluster runs the offline node image, and the add-on image {ref} has not been built.",
+                       "run `make cluster-images` (it builds the add-ons after the node image), then rerun.")
+    from kubernetes import client
+
+    apps = client.AppsV1Api(api_client())
+
+    def ready():
+        status = apps.read_namespaced_deployment(deployment, namespace).status
+        return (status.ready_replicas or 0) >= 1, f"{status.ready_replicas or 0} ready"
+
+    progress.wait_until(ready, what=f"{namespace}/{deployment} ready", timeout=180, interval=2,
+                        fix=f"read `kubectl -n {namespace} describe deployment {deployment}`; `make cluster` "
+                            "reinstalls the add-ons.")
+
+
 def _push(ref: str, log=print) -> str:
     registry = os.environ.get(REGISTRY_ENV)
     if not registry:

@@ -33,6 +33,11 @@ METRICS_SERVER_VERSION = "v0.8.0"
 METALLB_VERSION = "v0.15.2"
 LOCAL_PATH_VERSION = "v0.0.30"
 KUBE_ROUTER_VERSION = "v2.1.0"
+# Traefik serves the Gateway API and Ingress (lab 07). v3.6.12, not the newer v3.7: v3.7's module graph
+# needs sixteen modules the Go module proxy refuses (lego v5's DNS providers). Its Gateway API is v1.4.
+TRAEFIK_VERSION = "v3.6.12"
+TRAEFIK_IMAGE = f"docker.io/library/traefik:{TRAEFIK_VERSION}"
+GATEWAY_API_VERSION = "v1.4.0"
 
 # Kubernetes' staging modules are published as v0.<minor>.<patch> of the same release.
 _STAGING = """api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
@@ -94,8 +99,22 @@ PROGRAMS: tuple[GoProgram, ...] = (
 )
 
 
+# Add-ons a lab needs on top of what every node preloads, built after the node image (so a cluster, and
+# every lab that needs none of them, never waits for them) and loaded into the nodes by `kind load`.
+ADDON_PROGRAMS: tuple[GoProgram, ...] = (
+    # Traefik's go.mod replaces three modules with its own forks: a program built as a dependency must say so itself.
+    GoProgram("traefik", "github.com/traefik/traefik/v3", TRAEFIK_VERSION,
+              {"traefik": "github.com/traefik/traefik/v3/cmd/traefik"},
+              ldflags=f"-s -w -X github.com/traefik/traefik/v3/pkg/version.Version={TRAEFIK_VERSION}",
+              replaces={"github.com/abbot/go-http-auth":
+                        "github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e",
+                        "github.com/gorilla/mux": "github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59",
+                        "github.com/mailgun/minheap": "github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595"}),
+)
+
+
 def program(name: str) -> GoProgram:
-    return next(p for p in PROGRAMS if p.name == name)
+    return next(p for p in PROGRAMS + ADDON_PROGRAMS if p.name == name)
 
 
 @dataclass(frozen=True)
@@ -126,4 +145,8 @@ CLUSTER_IMAGES: tuple[ClusterImage, ...] = (
                  packages=("iptables", "ipset", "conntrack")),
     # The offline node's pod network: routes between nodes' pod ranges (see default-cni.yaml).
     ClusterImage(PODNET_IMAGE, ("kubectl",), packages=("iproute2", "iptables")),
+)
+
+ADDON_IMAGES: tuple[ClusterImage, ...] = (
+    ClusterImage(TRAEFIK_IMAGE, ("traefik",), "/", "/traefik"),
 )

@@ -16,7 +16,7 @@ class GoProgram:
     commands: dict[str, str]       # output file name -> Go package path
     ldflags: str = ""
     tags: str = ""
-    replaces: dict[str, str] = field(default_factory=dict)   # module -> version
+    replaces: dict[str, str] = field(default_factory=dict)   # module -> version, or -> "other/module version"
     requires: dict[str, str] = field(default_factory=dict)   # extra modules to pin (module -> version)
     cgo: bool = False              # runc needs cgo (libseccomp); everything else is static Go
 

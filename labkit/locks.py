@@ -17,6 +17,8 @@ from typing import Callable, Iterator
 from labkit import config
 
 CLUSTER_BUILD = config.cache_dir("cluster") / "build.lock"
+# Held while the add-ons' images are built, after the node image: a lab that needs one waits for it.
+ADDON_BUILD = config.cache_dir("cluster") / "addons.lock"
 
 
 @contextlib.contextmanager

@@ -50,6 +50,10 @@ LABS = {
                 learner_writes=(), cluster=True, runs_on="kind",
                 summary="a Pod with probes, limits, a Secret and a native sidecar; a Deployment that heals; "
                         "ClusterIP, NodePort, LoadBalancer and headless Services; a rollout stalled and undone"),
+        LabInfo("07", "07-container-networking", "Container networking", apps=("nettools",), learner_writes=(),
+                cluster=True, runs_on="kind",
+                summary="pod IPs per node, pod-to-pod without NAT, the CNI plugin on a node; NetworkPolicy "
+                        "default-deny and the chapter's policy proven by traffic; DNS on UDP and TCP 53"),
         LabInfo("08", "08-persistent-storage", "Persistent storage", learner_writes=(), cluster=True, runs_on="kind",
                 summary="emptyDir, ConfigMap and hostPath volumes; a PersistentVolume and its claim; dynamic "
                         "provisioning; PostgreSQL as a StatefulSet whose rows outlive its pod"),

@@ -1,5 +1,6 @@
-"""Add-ons the labs need on top of kind: metrics-server (lab 10's autoscaling) and MetalLB, so a
-`type: LoadBalancer` Service gets an address. NetworkPolicy needs nothing extra: kind's kindnet
+"""Add-ons the labs need on top of kind: metrics-server (lab 10's autoscaling), MetalLB, so a
+`type: LoadBalancer` Service gets an address, and Traefik with the Gateway API's CRDs (lab 07: how
+traffic gets in, through a Gateway and through an Ingress). NetworkPolicy needs nothing extra: kind's kindnet
 enforces it, and so does the offline node image (kube-network-policies).
 
 Why MetalLB and not cloud-provider-kind (kind's own answer): cloud-provider-kind runs an Envoy
@@ -7,7 +8,12 @@ container per Service, and Envoy cannot be built from the Go module proxy, so th
 could not have it. MetalLB is Go, well kept, and in layer-2 mode hands out addresses from the kind
 Docker network, which the host reaches directly on Linux.
 
-The manifests are the projects' own release manifests, pinned: from the Go module cache when the
+Why Traefik: the Gateway API implementations built on Envoy (Contour, Envoy Gateway, Istio,
+cloud-provider-kind's) cannot be built from the Go module proxy; Traefik is pure Go, serves both the
+Gateway API and Ingress, and is one small Deployment. Its manifest is the course's own
+(manifests/traefik.yaml), from Traefik's reference RBAC.
+
+The other manifests are the projects' own release manifests, pinned: from the Go module cache when the
 offline build has put the module there (no network), else downloaded from the release.
 """
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from labkit import cluster, progress
+from labkit import cluster, locks, progress
 from labkit import cluster_parts as parts
 from labkit.errors import LabError
 
@@ -29,6 +35,10 @@ METRICS_SERVER_URL = ("https://github.com/kubernetes-sigs/metrics-server/release
 METALLB_URL = ("https://raw.githubusercontent.com/metallb/metallb/"
                f"{parts.METALLB_VERSION}/config/manifests/metallb-native.yaml")
 METALLB_NS = "metallb-system"
+GATEWAY_API_URL = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+                   f"{parts.GATEWAY_API_VERSION}/standard-install.yaml")
+TRAEFIK_MANIFEST = Path(__file__).parent / "manifests" / "traefik.yaml"
+TRAEFIK_IMAGE = parts.TRAEFIK_IMAGE
 
 
 def _module_copy(module: str, version: str):
@@ -66,6 +76,20 @@ def metallb_manifest() -> str:
     if local:
         return (local / "config/manifests/metallb-native.yaml").read_text()
     return _download(METALLB_URL)
+
+
+def gateway_api_crds() -> str:
+    """The Gateway API's standard channel CRDs (GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant,
+    BackendTLSPolicy) at the version Traefik implements."""
+    local = _module_copy("sigs.k8s.io/gateway-api", parts.GATEWAY_API_VERSION)
+    if local:
+        crds = sorted((local / "config/crd/standard").glob("gateway.networking.k8s.io_*.yaml"))
+        return "\n---\n".join(f.read_text() for f in crds)
+    return _download(GATEWAY_API_URL)
+
+
+def traefik_manifest() -> str:
+    return TRAEFIK_MANIFEST.read_text().replace("IMAGE", TRAEFIK_IMAGE)
 
 
 def with_insecure_kubelet_tls(manifest: str) -> str:
@@ -122,12 +146,16 @@ def _rolled_out(namespace: str, kind: str, name: str) -> tuple[bool, str]:
 
 
 def install(log=print) -> None:
-    """Install (or update in place) both add-ons and wait until they work. Idempotent."""
+    """Install (or update in place) the add-ons and wait until they work. Idempotent."""
     log(f"metrics-server {parts.METRICS_SERVER_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
             stdin=with_insecure_kubelet_tls(metrics_server_manifest()))
     log(f"MetalLB {parts.METALLB_VERSION} (layer 2, addresses from the kind network)")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=metallb_manifest())
+    log(f"Gateway API {parts.GATEWAY_API_VERSION} (standard channel) and Traefik {parts.TRAEFIK_VERSION}")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=gateway_api_crds())
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/gatewayclasses.gateway.networking.k8s.io")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=traefik_manifest())
     for namespace, kind, name in ((METALLB_NS, "deployment", "controller"), (METALLB_NS, "daemonset", "speaker"),
                                   ("kube-system", "deployment", "metrics-server")):
         progress.wait_until(lambda: _rolled_out(namespace, kind, name), what=f"{name} ready", timeout=300, interval=2)
@@ -140,6 +168,13 @@ def install(log=print) -> None:
             return False, "webhook not ready" if "webhook" in err.problem else err.problem[-80:]
 
     progress.wait_until(pool_applied, what="MetalLB address pool", timeout=120, interval=2)
+    # Offline, Traefik's image is built after the node image: a cluster made while it is still being
+    # built does not wait for it (lab 07 does, through cluster.ensure_addon).
+    built = subprocess.run(["docker", "image", "inspect", TRAEFIK_IMAGE], capture_output=True).returncode == 0
+    if locks.holder(locks.ADDON_BUILD) is None and (built or not cluster.offline_node_image()):
+        cluster.ensure_addon(TRAEFIK_IMAGE, "traefik", "traefik", log=log)
+    else:
+        log(f"{TRAEFIK_IMAGE} is not built yet: lab 07 loads it into the nodes when it needs it")
 
 
 def metrics_ready() -> tuple[bool, str]:

@@ -4,7 +4,8 @@ Why a wrapper module and not `go install mod@version`: several of the programs t
 cluster needs (Kubernetes, etcd) carry `replace` directives that `go install` refuses. A wrapper
 module that `require`s the program and lists its commands in a `tool` block builds all of them
 the same way; `replaces` maps modules the program expects from its own repository to their
-published versions. Outputs land in a directory keyed by version, so a second run reuses them.
+published versions, or copies the program's own go.mod replaces with forks (a dependency's
+replace directives do not apply to the module that requires it). Outputs land in a directory keyed by version, so a second run reuses them.
 
 A build has two halves that want different things: fetching (`go mod tidy` downloads the module
 graph: the network works, the cores wait) and compiling (the cores work, the network waits).
@@ -59,7 +60,8 @@ def go_mod_text(program: GoProgram) -> str:
     for mod, ver in program.requires.items():
         lines.append(f"require {mod} {ver}")
     if program.replaces:
-        lines += ["", "replace ("] + [f"\t{mod} => {mod} {ver}" for mod, ver in program.replaces.items()] + [")"]
+        lines += ["", "replace ("] + [f"\t{mod} => {ver if ' ' in ver else f'{mod} {ver}'}"
+                                      for mod, ver in program.replaces.items()] + [")"]
     lines += ["", "tool ("] + [f"\t{pkg}" for pkg in program.commands.values()] + [")", ""]
     return "\n".join(lines)
 

@@ -6,9 +6,12 @@ Three stages, each cached outside the checkout and keyed by version, so a second
 3. the node image: a Debian bookworm root filesystem with systemd, our containerd/kubelet set-up
    (labkit/offline/kind-node), the binaries, and every image from stage 2 imported into
    containerd's k8s.io namespace, committed as cluster_parts.NODE_IMAGE.
+Then the add-ons' programs and images (cluster_parts.ADDON_PROGRAMS, ADDON_IMAGES: Traefik), which a
+lab loads into the nodes when it needs them (cluster.load_addon_image).
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -70,11 +73,13 @@ def _dockerfile(image: parts.ClusterImage) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> list[str]:
-    """The images every node preloads, under the names kubeadm and the manifests use."""
+def build_images(binaries: dict[str, Path], force: bool = False, log=print,
+                 wanted: tuple[parts.ClusterImage, ...] = parts.CLUSTER_IMAGES) -> list[str]:
+    """The images every node preloads (or the add-ons' images), under the names kubeadm and the
+    manifests use."""
     import hashlib
 
-    for image in parts.CLUSTER_IMAGES:
+    for image in wanted:
         # The recipe: the Dockerfile and the versioned paths of the binaries it copies.
         dockerfile = _dockerfile(image)
         recipe = hashlib.sha256((dockerfile + repr([str(binaries[b]) for b in image.binaries])).encode())
@@ -94,7 +99,7 @@ def build_images(binaries: dict[str, Path], force: bool = False, log=print) -> l
             images.classic_build(context, image.ref, image.ref)
         log(f"{image.ref}: built ({time.monotonic() - started:.0f} s)")
     # The storage helper pod runs the Debian image the course already has.
-    return [i.ref for i in parts.CLUSTER_IMAGES] + [catalogue.DEBIAN.ref]
+    return [i.ref for i in wanted] + [catalogue.DEBIAN.ref]
 
 
 NODE_BASE = "course/kind-node-base:" + parts.K8S_VERSION
@@ -223,9 +228,20 @@ def _exec(container: str, script: str) -> str:
 
 
 def build_all(force: bool = False, log=print) -> dict[str, float]:
-    """All three stages; returns seconds per stage. One build at a time (locks.CLUSTER_BUILD)."""
-    with locks.held(locks.CLUSTER_BUILD, lambda pid: log(f"another cluster build (pid {pid}) is running: waiting for it")):
-        return _build_all(force, log)
+    """All three stages, then the add-ons' images; returns seconds per stage. One build at a time
+    (locks.CLUSTER_BUILD). The add-ons come last, under a lock of their own taken before the node
+    image's is let go: `cluster up` waits for the node image only, a lab for the add-on it needs."""
+    with contextlib.ExitStack() as node:
+        node.enter_context(locks.held(locks.CLUSTER_BUILD,
+                                      lambda pid: log(f"another cluster build (pid {pid}) is running: waiting for it")))
+        times = _build_all(force, log)
+        with locks.held(locks.ADDON_BUILD):
+            node.close()
+            started = time.monotonic()
+            found, _ = gobuild.build_all(parts.ADDON_PROGRAMS, BIN, SRC, log=log)
+            build_images(found, force, log, wanted=parts.ADDON_IMAGES)
+            times["add-ons"] = time.monotonic() - started
+    return times
 
 
 def _build_all(force: bool, log) -> dict[str, float]:

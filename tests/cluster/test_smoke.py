@@ -1,5 +1,6 @@
 """The course cluster is a real cluster: workloads schedule on the workers, Services route, DNS
-resolves, NetworkPolicy blocks, PVCs bind, metrics-server reports, LoadBalancers get an address.
+resolves, NetworkPolicy blocks, PVCs bind, metrics-server reports, LoadBalancers get an address,
+a Gateway API route through Traefik answers.
 
 Runs against the cluster `make cluster` created, in a namespace of its own (labelled as the
 course's, deleted at the end). Needs the image python:3.11-slim-bookworm locally (loaded into kind).
@@ -202,3 +203,40 @@ def _reachable(ip: str) -> bool:
         return requests.get(f"http://{ip}/", timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_gateway_api_routes_through_traefik_from_the_host(api):
+    """The Traefik add-on: a Gateway of class traefik gets Programmed with the LoadBalancer address of
+    Traefik's Service, and an HTTPRoute's host reaches the Service's pods from the host."""
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    cluster.ensure_addon(addons.TRAEFIK_IMAGE, "traefik", "traefik")
+    if not core.list_namespaced_pod(NS, label_selector="app=web").items:
+        _web(api, replicas=2)
+    client.NetworkingV1Api(api).delete_collection_namespaced_network_policy(NS)
+    group = ("gateway.networking.k8s.io", "v1", NS)
+    custom.create_namespaced_custom_object(*group, "gateways", {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "smoke"},
+        "spec": {"gatewayClassName": "traefik", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}})
+    custom.create_namespaced_custom_object(*group, "httproutes", {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "smoke"},
+        "spec": {"parentRefs": [{"name": "smoke"}], "hostnames": ["smoke.example"],
+                 "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}})
+
+    def programmed():
+        status = custom.get_namespaced_custom_object(*group, "gateways", "smoke").get("status", {})
+        ok = any(c["type"] == "Programmed" and c["status"] == "True" for c in status.get("conditions", []))
+        addresses = [a["value"] for a in status.get("addresses", [])]
+        return ok and bool(addresses), addresses[0] if addresses else "not programmed"
+
+    ip = progress.wait_until(programmed, what="Gateway smoke programmed", timeout=120)
+    pods = {p.metadata.name for p in core.list_namespaced_pod(NS, label_selector="app=web").items}
+
+    def routed():
+        try:
+            reply = requests.get(f"http://{ip}/", headers={"Host": "smoke.example"}, timeout=2)
+        except requests.RequestException as exc:
+            return False, exc.__class__.__name__
+        return reply.status_code == 200 and reply.text in pods, f"{reply.status_code} {reply.text[:40]}"
+
+    progress.wait_until(routed, what=f"smoke.example through {ip}", timeout=60, interval=1)
+    assert requests.get(f"http://{ip}/", headers={"Host": "other.example"}, timeout=2).status_code == 404

@@ -32,6 +32,25 @@ def test_every_image_binary_is_built_by_some_program():
     built = {name for p in cluster_parts.PROGRAMS for name in p.commands} | {"pause"}
     for image in cluster_parts.CLUSTER_IMAGES:
         assert set(image.binaries) <= built, image
+    # An add-on is built after the node image, from its own programs.
+    for image in cluster_parts.ADDON_IMAGES:
+        assert set(image.binaries) <= {name for p in cluster_parts.ADDON_PROGRAMS for name in p.commands}, image
+
+
+def test_a_program_can_replace_a_module_with_a_fork():
+    text = gobuild.go_mod_text(cluster_parts.program("traefik"))
+    assert "\tgithub.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59" in text
+    assert "require github.com/traefik/traefik/v3 v3.6.12" in text
+
+
+def test_traefik_manifest_runs_the_pinned_image_and_serves_both_apis():
+    docs = list(yaml.safe_load_all(addons.traefik_manifest()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "docker.io/library/traefik:v3.6.12"
+    assert {"--providers.kubernetesgateway", "--providers.kubernetesingress"} <= set(container["args"])
+    gateway_class = next(d for d in docs if d["kind"] == "GatewayClass")
+    assert gateway_class["spec"]["controllerName"] == "traefik.io/gateway-controller"
 
 
 def test_images_are_named_as_kubeadm_and_containerd_name_them():

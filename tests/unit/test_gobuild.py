@@ -20,7 +20,7 @@ def test_exec_names_follow_go_build_dash_o_dir():
 
 
 def test_no_program_builds_two_commands_to_one_file_name():
-    for program in cluster_parts.PROGRAMS:
+    for program in cluster_parts.PROGRAMS + cluster_parts.ADDON_PROGRAMS:
         names = [gobuild.exec_name(p) for p in program.commands.values()]
         assert len(set(names)) == len(names), program.key
 
