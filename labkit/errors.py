@@ -131,10 +131,15 @@ def why_unreachable(exc: BaseException) -> str:
                             (("CERTIFICATE_VERIFY_FAILED",), "its certificate is not the one your kubeconfig trusts "
                                                              "(the cluster was recreated: refresh the kubeconfig)"),
                             (("Name or service not known",), "its host name does not resolve"),
-                            (("No route to host",), "there is no route to its address")):
+                            (("No route to host",), "there is no route to its address"),
+                            (("SSLError", "EOF occurred", "UNEXPECTED_EOF", "Connection reset", "RemoteDisconnected"),
+                             "it dropped the connection before answering (it is still starting, or restarting)")):
         if any(n in text for n in needles):
             return phrase
-    return type(getattr(exc, "reason", None) or exc).__name__
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason.strip():  # some errors carry their cause as plain text
+        return reason.strip()[:160]
+    return type(reason or exc).__name__
 
 
 def translate(exc: BaseException) -> LabError | None:

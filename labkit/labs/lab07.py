@@ -1,5 +1,6 @@
 """Lab 07 checks: the pod network observed (pod IPs, no NAT between pods, the CNI plugin on a node),
-then NetworkPolicy proven by traffic: default-deny, the chapter's policy, DNS on UDP and TCP.
+NetworkPolicy proven by traffic (default-deny, the chapter's policy, DNS on UDP and TCP), and traffic
+coming in through the Gateway API and an Ingress (the course cluster's Traefik add-on).
 
 A fleet of small pods (apps/nettools: serve.py answers and logs who connected, probe.py connects
 and resolves with short time-outs) plays the chapter's nginx, api, postgres and redis. The checks
@@ -8,6 +9,7 @@ a policy is right when the probes say so, and the policy's shape only chooses th
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -267,13 +269,12 @@ def _governing(lab, pod: str, direction: str) -> list:
             and direction in (p.spec.policy_types or ["Ingress"])]
 
 
-def _peers(policies, direction: str) -> list:
-    rules = [r for p in policies for r in ((p.spec.ingress if direction == "Ingress" else p.spec.egress) or [])]
-    return [peer for r in rules for peer in ((r._from if direction == "Ingress" else r.to) or [])]
-
-
 def _rules(policies, direction: str) -> list:
     return [r for p in policies for r in ((p.spec.ingress if direction == "Ingress" else p.spec.egress) or [])]
+
+
+def _peers(policies, direction: str) -> list:
+    return [peer for r in _rules(policies, direction) for peer in ((r._from if direction == "Ingress" else r.to) or [])]
 
 
 def _row(outcomes, source: str, target: str) -> Outcome:
@@ -289,6 +290,9 @@ def _rows_for(check: str) -> tuple[Probe, ...]:
 
 
 # --- checks -------------------------------------------------------------------------------------
+REQUEST_LINE = re.compile(r"^(\d+\.\d+\.\d+\.\d+) ([A-Z]+) (/\S*)$", re.M)  # serve.py's log lines
+
+
 @checks("model", "A request from nginx reached api on the other node with nginx's own pod IP (no NAT)")
 @friendly
 def model(lab):
@@ -300,8 +304,6 @@ def model(lab):
     api = pods.get(_ips(lab)["api"])
     cidrs = {n.metadata.name: n.spec.pod_cidr for n in lab.kube.nodes()}
     nodes = {a.address: n.metadata.name for n in lab.kube.nodes() for a in n.status.addresses or []}
-    import ipaddress
-
     outside = [f"{p.metadata.name} {ip} not in {cidrs.get(p.spec.node_name)}" for ip, p in pods.items()
                if not p.spec.host_network and cidrs.get(p.spec.node_name)
                and ipaddress.ip_address(ip) not in ipaddress.ip_network(cidrs[p.spec.node_name])]
@@ -329,7 +331,6 @@ def model(lab):
             "no NAT between pods.")
 
 
-REQUEST_LINE = re.compile(r"^(\d+\.\d+\.\d+\.\d+) ([A-Z]+) (/\S*)$", re.M)  # serve.py's log
 CNI_KEYS = ("config_file", "plugins", "ipam", "binaries")
 
 
@@ -337,7 +338,7 @@ def node_cni(node: str) -> dict:
     """What a node's CNI configuration really says (the first file by name is the one the runtime uses)."""
     files = sorted(f for f in node_exec(node, "ls", "/etc/cni/net.d").split() if f.endswith((".conf", ".conflist")))
     if not files:
-        return {"config_file": None, "plugins": [], "ipam": None, "binaries": "/opt/cni/bin"}
+        return {"config_file": None, "plugins": [], "ipam": None, "binaries": "/opt/cni/bin", "installed": []}
     conf = json.loads(node_exec(node, "cat", f"/etc/cni/net.d/{files[0]}"))
     plugins = conf.get("plugins") or [conf]
     return {"config_file": files[0], "plugins": [p.get("type") for p in plugins],
@@ -385,9 +386,9 @@ def cni(lab):
             f"{answer['binaries']} is not where the plugin programs are"
             + (": /etc/cni/net.d holds the configuration." if "net.d" in str(answer["binaries"]) else "."),
             f"the runtime runs /opt/cni/bin/<type>: docker exec {node} ls /opt/cni/bin")
-    missing = [p for p in truth["plugins"] if p not in truth["installed"]]
+    absent = [p for p in truth["plugins"] if p not in truth["installed"]]
     return (f"{node} wires each pod with {' → '.join(truth['plugins'])} ({truth['config_file']}), addresses from "
-            f"{truth['ipam']}; the programs are in /opt/cni/bin" + (f" (missing: {missing})" if missing else "") + ".")
+            f"{truth['ipam']}; the programs are in /opt/cni/bin" + (f" (missing: {absent})" if absent else "") + ".")
 
 
 @checks("default-deny", "NetworkPolicy default-deny: no pod of the namespace accepts traffic unless allowed")
@@ -450,9 +451,10 @@ def ingress(lab):
 @friendly
 def egress(lab):
     policies = _governing(lab, "api", "Egress")
-    said = _governing(lab, "api", "Ingress")
+    ingress_only = _governing(lab, "api", "Ingress")
     require(policies, "no NetworkPolicy restricts api's egress" + (
-        ": an `egress` list is ignored when policyTypes names Ingress only." if any(p.spec.egress for p in said) else "."),
+        ": an `egress` list is ignored when policyTypes names Ingress only."
+        if any(p.spec.egress for p in ingress_only) else "."),
             "policyTypes: [Ingress, Egress] in api-policy.yaml, with its egress rules.")
     outcomes = _settled(lab, _rows_for("egress"))
     other = _row(outcomes, "api", "prometheus")

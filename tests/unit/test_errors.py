@@ -61,3 +61,33 @@ def test_an_api_server_that_refuses_connections_gets_one_sentence_not_a_urllib3_
     err = translate(caught.value)
     assert err is not None and "nothing listens on its port" in err.problem, err
     assert "MaxRetryError" not in err.problem and "object at 0x" not in err.problem
+
+
+def test_an_api_server_that_drops_the_tls_handshake_gets_a_phrase_not_a_class_name():
+    """A real server that accepts and hangs up (an API server restarting after a Docker restart does this):
+    the client's SSLError must read as a phrase, not as `SSLError` or `str`."""
+    import socket
+    import threading
+
+    from kubernetes import client
+
+    from labkit.errors import translate
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def hang_up():
+        for _ in range(3):
+            conn, _ = server.accept()
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    conf = client.Configuration()
+    conf.host = f"https://127.0.0.1:{server.getsockname()[1]}"
+    conf.retries = 0
+    with pytest.raises(Exception) as caught:
+        client.CoreV1Api(client.ApiClient(conf)).list_node(_request_timeout=2)
+    server.close()
+    err = translate(caught.value)
+    assert err is not None and "dropped the connection before answering" in err.problem, err
