@@ -1,7 +1,7 @@
 """Add-ons the labs need on top of kind: metrics-server (lab 10's autoscaling), MetalLB, so a
 `type: LoadBalancer` Service gets an address, and Traefik with the Gateway API's CRDs (lab 07: how
 traffic gets in, through a Gateway and through an Ingress). NetworkPolicy needs nothing extra: kind's kindnet
-enforces it, and so does the offline node image (kube-network-policies).
+enforces it, and so does the offline node image (kube-router's firewall).
 
 Why MetalLB and not cloud-provider-kind (kind's own answer): cloud-provider-kind runs an Envoy
 container per Service, and Envoy cannot be built from the Go module proxy, so the offline path
