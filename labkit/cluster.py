@@ -172,12 +172,17 @@ def create(log=print) -> str:
 def wait_for_node_image_build(log=print, timeout: float = 3600) -> None:
     """An offline node image build under way (`labkit cluster build`, e.g. started by CI before the
     Docker labs): wait for it, since the image it makes is the one to create the cluster from."""
-    pid = locks.holder(locks.CLUSTER_BUILD)
+    _wait_for_build(locks.CLUSTER_BUILD, "the offline node image build", log, timeout)
+
+
+def _wait_for_build(lock, what: str, log=print, timeout: float = 3600) -> None:
+    """Wait while a `labkit cluster build` holds `lock` (nothing to do when none does)."""
+    pid = locks.holder(lock)
     if pid is None:
         return
-    log(f"the offline node image is being built (`labkit cluster build`, pid {pid}): waiting for it to finish")
-    progress.wait_until(lambda: (locks.holder(locks.CLUSTER_BUILD) is None, f"pid {pid} building"),
-                        what="the offline node image build", timeout=timeout, interval=5,
+    log(f"{what} is under way (`labkit cluster build`, pid {pid}): waiting for it to finish")
+    progress.wait_until(lambda: (locks.holder(lock) is None, f"pid {pid} building"),
+                        what=what, timeout=timeout, interval=5,
                         fix=f"see how the build is doing in its terminal, or stop it (`kill {pid}`) and rerun.")
 
 
@@ -268,12 +273,16 @@ def has_condition(obj, kind: str) -> bool:
 REGISTRY_ENV = "LABKIT_REGISTRY"
 
 
+def has_local_image(ref: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
+
+
 def load_images(*refs: str, log=print) -> list[str]:
     """Make local images available to the cluster's nodes. On kind: one `kind load` (no registry; the
     layers images share are sent once). On another cluster the learner opted in to: push each to the
     registry named in LABKIT_REGISTRY and return the pushed references, which manifests must then use."""
     for ref in refs:
-        if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0:
+        if not has_local_image(ref):
             raise LabError(f"The image {ref} is not in your local Docker, so it cannot be given to the cluster.",
                            f"build or pull it first (`docker pull {ref}`; offline: `make offline-images`), then rerun.")
     if on_kind():
@@ -292,13 +301,8 @@ def ensure_addon(ref: str, namespace: str, deployment: str, log=print) -> None:
     learner's machine the nodes pulled the image from its registry; offline, the image comes from the
     add-ons' build (`labkit cluster build`, which CI runs in the background): wait for that build,
     then `kind load` it. Then wait until the add-on's Deployment is ready."""
-    pid = locks.holder(locks.ADDON_BUILD)
-    if pid is not None:
-        log(f"the add-ons' images are being built (pid {pid}): waiting for {ref}")
-        progress.wait_until(lambda: (locks.holder(locks.ADDON_BUILD) is None, f"pid {pid} building"),
-                            what=f"the build of {ref}", timeout=3600, interval=5,
-                            fix=f"see how `labkit cluster build` is doing, or stop it (`kill {pid}`) and rerun.")
-    local = subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
+    _wait_for_build(locks.ADDON_BUILD, f"the build of {ref}", log)
+    local = has_local_image(ref)
     if local and on_kind():
         load_images(ref, log=log)
     elif offline_node_image() and not local:

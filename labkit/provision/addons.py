@@ -170,8 +170,8 @@ def install(log=print) -> None:
     progress.wait_until(pool_applied, what="MetalLB address pool", timeout=120, interval=2)
     # Offline, Traefik's image is built after the node image: a cluster made while it is still being
     # built does not wait for it (lab 07 does, through cluster.ensure_addon).
-    built = subprocess.run(["docker", "image", "inspect", TRAEFIK_IMAGE], capture_output=True).returncode == 0
-    if locks.holder(locks.ADDON_BUILD) is None and (built or not cluster.offline_node_image()):
+    if locks.holder(locks.ADDON_BUILD) is None and (cluster.has_local_image(TRAEFIK_IMAGE)
+                                                     or not cluster.offline_node_image()):
         cluster.ensure_addon(TRAEFIK_IMAGE, "traefik", "traefik", log=log)
     else:
         log(f"{TRAEFIK_IMAGE} is not built yet: lab 07 loads it into the nodes when it needs it")
