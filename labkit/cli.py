@@ -11,7 +11,7 @@ import shutil
 import sys
 import time
 
-from labkit import cleanup, config, labs, notebooks
+from labkit import cleanup, config, labs, locks, notebooks
 from labkit.errors import LabError
 
 
@@ -128,6 +128,10 @@ def cmd_tools(args) -> int:
     return 0
 
 
+def _another(doing: str):
+    return lambda pid: print(f"another `labkit cluster` (pid {pid}) is {doing} the course cluster: waiting for it", flush=True)
+
+
 def cmd_cluster(args) -> int:
     from labkit import cluster
     from labkit.provision import addons, node_image
@@ -139,17 +143,19 @@ def cmd_cluster(args) -> int:
         if args.export:
             print(f"archive for classrooms: {node_image.export(args.export)}")
     elif args.action == "up":
-        cluster.create()
-        addons.install()
+        with locks.held(locks.CLUSTER_UP, _another("creating")):
+            cluster.create()
+            addons.install()
         print(f"cluster {parts.CLUSTER_NAME} ready (context {parts.CONTEXT}); kubeconfig for the labs: "
               f"{cluster.kubeconfig()}")
     elif args.action == "down":
         cluster.delete()
     elif args.action == "repair":
         began = time.monotonic()
-        how = cluster.repair()
-        if how == "recreated":
-            addons.install()
+        with locks.held(locks.CLUSTER_UP, _another("repairing")):
+            how = cluster.repair()
+            if how == "recreated":
+                addons.install()
         print(f"cluster {parts.CLUSTER_NAME} {how} in {time.monotonic() - began:.0f} s; kubeconfig for the labs: "
               f"{cluster.kubeconfig()}")
     elif args.action == "load":

@@ -113,11 +113,18 @@ def kubeconfig(refresh: bool = False) -> Path:
     if done.returncode != 0:
         raise WrongContext(f"Could not read the kube context `{context}`: {done.stderr.strip()[-200:]}",
                            f"check `kubectl config get-contexts`, or unset {OPT_IN} to use the course cluster.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(done.stdout)
-    path.chmod(0o600)
+    write_kubeconfig(path, done.stdout)
     _written.add(path)
     return path
+
+
+def write_kubeconfig(path: Path, text: str) -> None:
+    """Write a kubeconfig (owner-only) beside `path` and rename it over: another lab's kernel, or
+    another test session, may be reading it at this moment."""
+    fresh = path.with_name(f".{path.name}.{os.getpid()}")
+    fresh.write_text(text)
+    fresh.chmod(0o600)
+    fresh.replace(path)
 
 
 def guard_current_context() -> str:

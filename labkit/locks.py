@@ -19,6 +19,9 @@ from labkit import config
 CLUSTER_BUILD = config.cache_dir("cluster") / "build.lock"
 # Held while the add-ons' images are built, after the node image: a lab that needs one waits for it.
 ADDON_BUILD = config.cache_dir("cluster") / "addons.lock"
+# Held by `labkit cluster up` and `repair`: two of them at once (two terminals, or the test sessions
+# of make test-labs) would both run `kind create cluster` under one name; the second waits, then reuses.
+CLUSTER_UP = config.cache_dir("cluster") / "up.lock"
 
 
 @contextlib.contextmanager

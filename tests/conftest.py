@@ -13,8 +13,14 @@ import pytest  # noqa: E402
 from lab_order import LabOrder  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption("--labs", default=None, metavar="IDS",
+                     help="run only these labs' tests (comma-separated ids, e.g. 05,06; `none`: only the tests "
+                          "that run no lab); tests/run_labs.py runs one session per group")
+
+
 def pytest_configure(config):
-    config.pluginmanager.register(LabOrder(), "lab-order")
+    config.pluginmanager.register(LabOrder(config.getoption("labs")), "lab-order")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,6 +1,7 @@
 """How `make test` runs the labs, as a pytest plugin (registered by conftest.py).
 
-Each lab runs in these phases, one lab after another:
+Each lab runs in these phases, one lab after another (in the course's order, but labs that wait for
+an add-on built after the node image last):
 1. the unsolved learner version (tests/labs/test_learner_versions.py): every check fails with a hint;
 2. the solved notebook without its cleanup cells, leaving its state behind (tests/labs/test_rerun.py),
    with its answer variants run before each exercise (tests/answer_variants.py);
@@ -12,7 +13,9 @@ A plugin and not a conftest hook because nbval's cells live outside tests/, wher
 do not reach.
 
 The course cluster is created in the background as soon as the session knows it runs a cluster
-lab, while the Docker labs run; the first cluster lab's test waits for it.
+lab, while the Docker labs run; the first cluster lab's test waits for it. `--labs=05,06` keeps only
+those labs' tests (`none`: only the tests that run no lab): `make test-labs` runs several such
+sessions at once (tests/run_labs.py).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from pathlib import Path
 import pytest
 
 import answer_variants
-from labkit import config, labs
+from labkit import cluster, config, labs
 
 LEARNER_KUBECONFIG = config.workspace_root() / "learner-kubeconfig"
 LEARNER_KUBECONFIG_TEXT = """apiVersion: v1
@@ -61,9 +64,12 @@ def lab_of(item) -> labs.LabInfo | None:
 
 
 class LabOrder:
-    def __init__(self):
+    def __init__(self, only: str | None = None):
+        """only: the --labs option, the ids of the labs this session runs (None: every lab)."""
+        self.only = None if only is None else {i.strip() for i in only.split(",") if i.strip()}
         self.cluster_up: subprocess.Popen | None = None
-        self.log = config.workspace_root() / "cluster-up.log"
+        # One log per session: parallel sessions (tests/run_labs.py) each ask for the cluster.
+        self.log = config.workspace_root() / ("cluster-up.log" if only is None else f"cluster-up-{'-'.join(sorted(self.only))}.log")
         self.nbval_labs: set[str] = set()
         self.runs: dict[str, tuple[labs.LabInfo, int]] = {}  # item -> the lab it runs, and its phase
         self.started = 0.0
@@ -71,14 +77,23 @@ class LabOrder:
         self.seconds: dict[tuple[str, int], float] = {}  # (lab, phase) -> seconds, for the summary
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, items):
+    def pytest_collection_modifyitems(self, config, items):
+        if self.only is not None:
+            def chosen(item):
+                lab = lab_of(item)
+                return lab.id in self.only if lab else "none" in self.only
+            config.hook.pytest_deselected(items=[item for item in items if not chosen(item)])
+            items[:] = [item for item in items if chosen(item)]
         self.runs = {item.nodeid: (lab_of(item), phase_of(item)) for item in items if lab_of(item)}
         order = list(labs.LABS)
         position = {item.nodeid: i for i, item in enumerate(items)}
 
         def key(item):  # items that run no lab first (unit tests), then lab by lab, phase by phase
             lab, phase = self.runs.get(item.nodeid, (None, 0))
-            return (order.index(lab.id) + 1 if lab else 0, phase, position[item.nodeid])
+            # A lab that waits for an add-on goes after the others: on a new machine, the add-on is
+            # still being built when the cluster is ready (labkit/provision/node_image.py).
+            rank = (bool(lab.addons), order.index(lab.id) + 1) if lab else (False, 0)
+            return (rank, phase, position[item.nodeid])
 
         items.sort(key=key)
         self.nbval_labs = {lab.id for lab, phase in self.runs.values() if phase == PHASES["nbval"]}
@@ -90,7 +105,8 @@ class LabOrder:
             self.log.parent.mkdir(parents=True, exist_ok=True)
             # A learner's own kubeconfig, pointing at another cluster: creating the course cluster must
             # leave it as it was (tests/cluster/test_context_safety.py reads it afterwards).
-            LEARNER_KUBECONFIG.write_text(LEARNER_KUBECONFIG_TEXT)
+            if not LEARNER_KUBECONFIG.exists() or LEARNER_KUBECONFIG.read_text() != LEARNER_KUBECONFIG_TEXT:
+                cluster.write_kubeconfig(LEARNER_KUBECONFIG, LEARNER_KUBECONFIG_TEXT)
             env = {**os.environ, "KUBECONFIG": str(LEARNER_KUBECONFIG)}
             with self.log.open("w") as out:  # the child keeps its own handle
                 self.cluster_up = subprocess.Popen([sys.executable, "-m", "labkit.cli", "cluster", "up"],

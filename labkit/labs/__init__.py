@@ -16,6 +16,8 @@ class LabInfo:
     learner_writes: tuple[str, ...] = ("Dockerfile",)  # files of the app the learner writes: not copied
     images: tuple[str, ...] = ()  # image tags the lab creates without its labels (e.g. Compose builds)
     cluster: bool = False  # works on the course's Kubernetes cluster (in namespace labNN)
+    host_ports: tuple[int, ...] = ()  # fixed ports it publishes on the host: labs sharing one never run at once
+    addons: tuple[str, ...] = ()  # add-ons built after the node image (offline) that it waits for: tested last
     runs_on: str = "Docker"  # for the site's table of labs
     summary: str = ""  # "You will ...", for the site's table of labs
 
@@ -32,14 +34,14 @@ LABS = {
     for lab in (
         LabInfo("01", "01-introduction-to-containers", "Introduction to containers",
                 summary="observe the shared kernel, PID namespaces, cgroup limits, the OOM killer, start-up time"),
-        LabInfo("02", "02-docker-fundamentals", "Docker fundamentals", apps=("api",),
+        LabInfo("02", "02-docker-fundamentals", "Docker fundamentals", apps=("api",), host_ports=(3000, 5001),
                 summary="write a multi-stage, non-root Dockerfile; run, operate and ship it through a registry"),
         LabInfo("03", "03-images-and-layers", "Container images and layers", apps=("api",),
                 learner_writes=("Dockerfile", ".dockerignore"),
                 summary="measure layers, cache hits and image sizes; keep secrets out with `.dockerignore`; "
                         "lint with hadolint"),
         LabInfo("04", "04-docker-compose", "Docker Compose", apps=("api", "stack:."), learner_writes=(),
-                images=("course/api:lab04",), runs_on="Docker + Compose",
+                images=("course/api:lab04",), host_ports=(3000, 8080), runs_on="Docker + Compose",
                 summary="run api + PostgreSQL + Redis + nginx with healthchecks; persistence, scaling behind "
                         "nginx, rebuilds"),
         LabInfo("05", "05-kubernetes-architecture", "Kubernetes architecture", learner_writes=(), cluster=True,
@@ -51,7 +53,7 @@ LABS = {
                 summary="a Pod with probes, limits, a Secret and a native sidecar; a Deployment that heals; "
                         "ClusterIP, NodePort, LoadBalancer and headless Services; a rollout stalled and undone"),
         LabInfo("07", "07-container-networking", "Container networking", apps=("nettools",), learner_writes=(),
-                cluster=True, runs_on="kind",
+                cluster=True, addons=("traefik",), runs_on="kind",
                 summary="pod IPs per node, pod-to-pod without NAT, the CNI plugin on a node; NetworkPolicy "
                         "default-deny and the chapter's policy proven by traffic; DNS on UDP and TCP 53"),
         LabInfo("08", "08-persistent-storage", "Persistent storage", learner_writes=(), cluster=True, runs_on="kind",

@@ -1,6 +1,7 @@
 """Cleanup removes what the course made, including what Docker leaves unlabelled (a Compose
 project's anonymous volumes), and nothing else: a learner's own container, volume, network and
-image survive every cleanup, `labkit clean` for the whole course included."""
+image survive every cleanup, `labkit clean` for the whole course included. Marked `alone`: cleaning
+up the whole course, they must not run beside a lab (tests/run_labs.py runs them first, by themselves)."""
 import subprocess
 import uuid
 
@@ -10,6 +11,7 @@ import pytest
 from labkit import cleanup, config, daemon, ownership
 
 BASE = "debian:bookworm-slim"
+pytestmark = pytest.mark.alone
 
 
 @pytest.fixture

@@ -45,3 +45,12 @@ def test_a_second_holder_is_told_who_it_waits_for_and_gets_the_lock_after(tmp_pa
         assert locks.holder(path) == str(os.getpid())
     proc.wait()
     assert told == [str(proc.pid)] and waited >= 0.5
+
+
+def test_the_add_on_build_leaves_a_lower_priority_once_the_node_image_is_done():
+    """CI starts `make cluster-images` at nice 10; the add-ons (which a lab waits for) build at 0,
+    where raising priority is allowed (root, as in CI); elsewhere the build keeps its nice value."""
+    probe = ("import os; from labkit.provision import node_image; node_image._normal_priority(lambda m: None); "
+             "import subprocess; print(subprocess.run(['nice'], capture_output=True, text=True).stdout.strip())")
+    done = subprocess.run(["nice", "-n", "10", sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ("0" if os.geteuid() == 0 else "10")

@@ -1,0 +1,130 @@
+"""`make test-labs`: the lab tests in parallel pytest sessions, each printing its lines with its name.
+
+A lab spends most of its time waiting (for a container, a rollout, a probe's answer), not computing,
+so labs that share nothing run side by side (measured in docs/instructors.md):
+1. first, alone, the tests marked `alone` (cleanup safety: they clean up the whole course, so nothing
+   else may run meanwhile);
+2. then --sessions sessions at once: the Docker labs in one (they publish the same host ports,
+   LabInfo.host_ports), the cluster labs dealt to the others by their last measured seconds, so the
+   sessions end together (each cluster lab works in namespaces and with labels of its own); the other
+   tests that run no lab (every lab with no daemon) go to the session with the least to do.
+   The Docker labs run while the cluster is created (or, on a new machine, built); the first cluster
+   session creates it and the others wait for it (`labkit cluster up` holds locks.CLUSTER_UP).
+Each session orders its labs and phases as lab_order.py says. Arguments after the options go to every
+pytest, e.g. `python tests/run_labs.py --only 01,02 -x`.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from labkit import labs
+
+ROOT = Path(__file__).resolve().parents[1]
+# Seconds of each lab's tests (learner version, solved run with its variants, nbval) in the last
+# measured `make test` (.ci/run of 2026-12-03); a lab not listed counts as NEW_LAB.
+LAST_SECONDS = {"01": 108, "02": 129, "03": 225, "04": 237, "05": 261, "06": 692, "07": 278, "08": 317}
+NEW_LAB = 300
+
+
+def _cost(ids) -> int:
+    return sum(LAST_SECONDS.get(i, NEW_LAB) for i in ids)
+
+
+def sessions(count: int, only: list[str] | None = None) -> dict[str, list[str]]:
+    """Session name -> the lab ids it runs. The Docker labs share one session: they publish the same
+    host ports (LabInfo.host_ports) and their image builds load the same daemon. The cluster labs go
+    to the other count - 1 sessions (one session: everything), longest first, each to the session
+    with the least so far. On a 2-core machine parallel sessions overloaded it: with three, lab 04
+    failed (load average 27); with two, lab 06's service checks failed beside the Docker labs. So
+    `make test` runs one session unless asked (SESSIONS=2)."""
+    ids = only or list(labs.LABS)
+    docker = [i for i in ids if not labs.LABS[i].cluster]
+    cluster = [i for i in ids if labs.LABS[i].cluster]
+    if count <= 1:
+        return {"s1": sorted(ids)} if ids else {}
+    dealt: list[list[str]] = [[] for _ in range(count - 1)]
+    for lab_id in sorted(cluster, key=lambda i: (-_cost([i]), i)):
+        min(dealt, key=_cost).append(lab_id)
+    named = {"docker": docker} | {f"cluster{n + 1}" if count > 2 else "cluster": d for n, d in enumerate(dealt)}
+    return {name: sorted(group) for name, group in named.items() if group}
+
+
+class Session:
+    def __init__(self, name: str, ids: list[str], extra: list[str], what: str = ""):
+        self.name, self.ids = name, ids
+        basetemp = Path(tempfile.gettempdir()) / "labkit-tests" / name  # pytest's numbered dirs would race
+        basetemp.parent.mkdir(parents=True, exist_ok=True)  # pytest makes basetemp itself, not its parent
+        self.cmd = [sys.executable, "-m", "pytest", "-v", "--nbval-lax", "-p", "no:cacheprovider",
+                    f"--labs={','.join(ids)}", f"--basetemp={basetemp}", *extra, "tests/labs", "labs/"]
+        lab_ids = [i for i in ids if i != "none"]
+        self.what = what or " + ".join([f"labs {', '.join(lab_ids)}"] * bool(lab_ids)
+                                       + ["tests that run no lab"] * ("none" in ids))
+        self.proc: subprocess.Popen | None = None
+        self.seconds = 0.0
+
+    def start(self, out_lock: threading.Lock) -> threading.Thread:
+        began = time.monotonic()
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)
+
+        def relay():
+            for line in self.proc.stdout:
+                with out_lock:
+                    print(f"[{self.name}] {line}", end="", flush=True)
+            self.proc.wait()
+            self.seconds = time.monotonic() - began
+
+        thread = threading.Thread(target=relay, daemon=True)
+        thread.start()
+        return thread
+
+
+def run(group: list[Session]) -> None:
+    out_lock = threading.Lock()
+    with out_lock:
+        for s in group:
+            print(f"=== session {s.name}: {s.what}", flush=True)
+    threads = [s.start(out_lock) for s in group]
+    try:
+        for t in threads:
+            t.join()
+    except KeyboardInterrupt:
+        for s in group:
+            s.proc.terminate()
+        raise
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=1,
+                        help="1: one lab after another; more: the Docker labs in one session, the cluster labs in "
+                             "the others, in parallel")
+    parser.add_argument("--only", default="", help="these labs only (comma-separated ids, e.g. 01,02,05)")
+    opts, extra = parser.parse_known_args(argv)
+    only = [i.strip() for i in opts.only.split(",") if i.strip()]
+    unknown = [i for i in only if i not in labs.LABS]
+    if unknown:
+        parser.error(f"no lab {', '.join(unknown)}; the labs are {', '.join(labs.LABS)}")
+    began = time.monotonic()
+    first = [Session("alone", ["none"], [*extra, "-m", "alone"], what="the tests that clean up the whole course")]
+    run(first)
+    dealt = sessions(opts.sessions, only)
+    min(dealt.values(), key=_cost).append("none")
+    parallel = [Session(name, ids, [*extra, "-m", "not alone"]) for name, ids in dealt.items()]
+    run(parallel)
+    print(f"\n=== lab sessions ({time.monotonic() - began:.0f} s in all; one after another they took "
+          f"{sum(s.seconds for s in first + parallel):.0f} s)")
+    for s in first + parallel:
+        verdict = {0: "passed", 5: "no tests"}.get(s.proc.returncode, f"FAILED (exit {s.proc.returncode})")
+        print(f"{s.name:>8}: {s.seconds:6.0f} s  {s.what}: {verdict}")
+    return max((s.proc.returncode for s in first + parallel if s.proc.returncode != 5), default=0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
