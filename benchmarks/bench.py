@@ -98,17 +98,19 @@ def go_cold_breakdown() -> None:
             t0 = time.monotonic()
             node_image.build_binaries(log=lambda *a: None, timings=timings)
             wall = time.monotonic() - t0
+            cpu = sum(t.cpu for t in timings.values())
             print(f"cold Go programs: {wall:6.1f} s wall (fetch {sum(t.fetch for t in timings.values()):.0f} s "
-                  f"+ compile {sum(t.compile for t in timings.values()):.0f} s, overlapped)")
+                  f"+ compile {sum(t.compile for t in timings.values()):.0f} s, overlapped); compile CPU {cpu:,.0f} s, "
+                  f"at least {cpu / os.cpu_count():,.0f} s of wall time on {os.cpu_count()} cores")
             for name, t in sorted(timings.items(), key=lambda kv: -(kv[1].fetch + kv[1].compile)):
-                print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s")
+                print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s  CPU {t.cpu:7.1f} s")
             # The add-ons come after the node image (off the cluster's critical path): timed apart.
             t0 = time.monotonic()
             _, spent = gobuild.build_all(cluster_parts.ADDON_PROGRAMS, node_image.BIN, node_image.SRC,
                                          log=lambda *a: None)
             print(f"cold add-on programs, after the node image: {time.monotonic() - t0:6.1f} s wall")
             for name, t in spent.items():
-                print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s")
+                print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s  CPU {t.cpu:7.1f} s")
         finally:
             node_image.BIN, node_image.SRC, images.CACHE = saved
             for k, v in saved_env.items():

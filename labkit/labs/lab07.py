@@ -611,11 +611,19 @@ def _condition(conditions, kind: str):
     return next((c for c in conditions or [] if c.get("type") == kind), None)
 
 
+# A Gateway's conditions before any controller has written them: the CRD's default status.
+_GATEWAY_PENDING = ("no controller has answered yet (Unknown/Pending is the Gateway API's default status): Traefik "
+                    "may still be starting (kubectl -n traefik get pods).",
+                    "wait for it: kubectl -n $NS wait gateway/shop --for=condition=Programmed --timeout=60s, then "
+                    "check again.")
+
+
 def _require_true(conditions, kind: str, what: str, hint: str) -> None:
     c = _condition(conditions, kind)
-    require(c is not None and c.get("status") == "True",
-            f"{what} is not {kind}" + (f": {c.get('reason')}, {c.get('message', '')[:200]}" if c else " (no status yet)."),
-            hint)
+    said = f"{what} is not {kind}" + (f": {c.get('reason')}, {c.get('message', '')[:200]}" if c else " (no status yet).")
+    if c is not None and c.get("status") == "Unknown" and c.get("reason") == "Pending":
+        said, hint = f"{said}: {_GATEWAY_PENDING[0]}", _GATEWAY_PENDING[1]
+    require(c is not None and c.get("status") == "True", said, hint)
 
 
 @checks("gateway", "Gateway shop and HTTPRoute shop: shop.example split 90/10 between v1 and v2, /v2 to v2 only")

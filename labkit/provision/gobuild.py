@@ -32,9 +32,12 @@ from labkit.goprogram import GoProgram
 
 @dataclass
 class Timing:
-    """Seconds one program spent fetching its modules and compiling (0 where nothing was to do)."""
+    """Seconds one program spent fetching its modules and compiling (0 where nothing was to do), and
+    the CPU seconds of its compile (the compiler and linker processes, all cores): on a machine whose
+    cores the build keeps busy, the wall time no scheduling can beat is the CPU seconds / cores."""
     fetch: float = 0.0
     compile: float = 0.0
+    cpu: float = 0.0
 
 
 # Every program is linked with -s -w (no symbol table, no DWARF), so the compiler need not make
@@ -102,8 +105,9 @@ def fetch(program: GoProgram, src_root: Path) -> Path:
     return work
 
 
-def compile_commands(program: GoProgram, work: Path, out_dir: Path, names: list[str]) -> dict[str, Path]:
-    """One `go build` for the named commands (their links run in parallel), moved into out_dir."""
+def compile_commands(program: GoProgram, work: Path, out_dir: Path, names: list[str]) -> float:
+    """One `go build` for the named commands (their links run in parallel), moved into out_dir.
+    Returns its CPU seconds."""
     env = go_env()
     if program.cgo:
         env["CGO_ENABLED"] = "1"
@@ -118,10 +122,10 @@ def compile_commands(program: GoProgram, work: Path, out_dir: Path, names: list[
             cmd += ["-ldflags", program.ldflags]
         if program.tags:
             cmd += ["-tags", program.tags]
-        _run(cmd + packages, work, env, f"building {', '.join(names)} ({program.key})")
+        cpu = _run(cmd + packages, work, env, f"building {', '.join(names)} ({program.key})")
         for name, package in zip(names, packages):
             os.replace(Path(tmp) / exec_name(package), out_dir / name)
-    return {name: out_dir / name for name in program.commands}
+    return cpu
 
 
 def build(program: GoProgram, out_dir: Path, src_root: Path, only=None) -> dict[str, Path]:
@@ -159,10 +163,11 @@ def build_all(programs, bin_root: Path, src_root: Path, log=print,
     def compile_one(program: GoProgram, fetched: Future) -> None:
         work = fetched.result()
         started = time.monotonic()
-        compile_commands(program, work, bin_root / program.key, _missing(program, bin_root / program.key))
-        timings[program.name].compile = time.monotonic() - started
+        spent = timings[program.name]
+        spent.cpu = compile_commands(program, work, bin_root / program.key, _missing(program, bin_root / program.key))
+        spent.compile = time.monotonic() - started
         with lock:
-            log(f"  built {program.key} ({timings[program.name].compile:.0f} s)")
+            log(f"  built {program.key} ({spent.compile:.0f} s, {spent.cpu:,.0f} CPU-s)")
 
     # One compiler at a time: `go build` already keeps both cores busy, and two builds at once
     # would compile the same shared packages twice before either reached the build cache.
@@ -184,13 +189,20 @@ def build_all(programs, bin_root: Path, src_root: Path, log=print,
     return outputs, timings
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise LabError(f"{what} failed (`{' '.join(cmd[:2])}` exited {done.returncode}):\n{tail}",
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], what: str) -> float:
+    """Run a Go command; returns the CPU seconds (user + system) of it and of every process it waited
+    for (go build's compilers and linkers), which os.wait4 reports and subprocess.run does not."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = proc.stdout.read()
+    proc.stdout.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise LabError(f"{what} failed (`{' '.join(cmd[:2])}` exited {proc.returncode}):\n{tail}",
                        "read the Go output above; a module version the proxy does not serve, or a Go "
                        "older than the module asks for, are the usual causes.")
+    return usage.ru_utime + usage.ru_stime
 
 
 def _last_line(text: str) -> str:

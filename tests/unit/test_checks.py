@@ -53,3 +53,20 @@ def test_unknown_and_duplicate_checks_are_errors():
         c.get("nope")
     with pytest.raises(ValueError):
         c("ok", "again")(lambda ctx: "")
+
+
+def test_a_gateway_no_controller_has_answered_yet_is_told_apart_from_one_it_refused():
+    """Right after `kubectl apply`, a Gateway carries the CRD's default status (Unknown, Pending): the
+    hint says to wait for the controller, not to debug the Gateway; a refusal keeps the reason it gave."""
+    from labkit.labs import lab07
+
+    pending = [{"type": "Accepted", "status": "Unknown", "reason": "Pending", "message": "Waiting for controller"}]
+    with pytest.raises(checks.CheckFailed) as failed:
+        lab07._require_true(pending, "Accepted", "Gateway shop", "read `kubectl -n $NS describe gateway shop`.")
+    assert "no controller has answered yet" in str(failed.value) and "kubectl -n $NS wait gateway/shop" in str(failed.value)
+    refused = [{"type": "Accepted", "status": "False", "reason": "InvalidParameters", "message": "bad listener"}]
+    with pytest.raises(checks.CheckFailed) as failed:
+        lab07._require_true(refused, "Accepted", "Gateway shop", "read `kubectl -n $NS describe gateway shop`.")
+    assert "InvalidParameters, bad listener" in str(failed.value) and "describe gateway shop" in str(failed.value)
+    assert "no controller" not in str(failed.value)
+    lab07._require_true([{"type": "Accepted", "status": "True"}], "Accepted", "Gateway shop", "")

@@ -1,5 +1,7 @@
 """The Go build pipeline's own logic (no Go run): binary names, and fetches overlapping compiles.
 fetch and compile_commands are replaced by recorders here; the real ones run in CI's cluster build."""
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -53,6 +55,7 @@ def _fake(monkeypatch, fetch_seconds, fail=None):
             out_dir.mkdir(parents=True, exist_ok=True)
             for name in names:
                 (out_dir / name).write_text("binary")
+            return 0.5
         finally:
             building.release()
 
@@ -71,7 +74,7 @@ def test_programs_compile_in_the_order_their_fetches_finish_while_others_still_f
     small_compiled = next(t for kind, name, t in events if (kind, name) == ("compile", "small"))
     assert small_compiled < big_fetched, "the first compile waited for every fetch"
     assert all(path.read_text() == "binary" for path in outputs.values())
-    assert timings["big"].fetch >= 0.6 and timings["small"].compile >= 0.05
+    assert timings["big"].fetch >= 0.6 and timings["small"].compile >= 0.05 and timings["small"].cpu == 0.5
 
 
 def test_built_programs_are_neither_fetched_nor_compiled_again(monkeypatch, tmp_path: Path):
@@ -86,3 +89,19 @@ def test_a_failed_fetch_fails_the_build_with_its_own_sentence(monkeypatch, tmp_p
     _fake(monkeypatch, {"a": 0.01, "b": 0.01}, fail="b")
     with pytest.raises(LabError, match="resolving b-v1.0.0 failed"):
         gobuild.build_all(_programs("a", "b"), tmp_path / "bin", tmp_path / "src", log=lambda *a: None)
+
+
+def test_a_go_commands_cpu_seconds_include_the_processes_it_waited_for(tmp_path: Path):
+    """go build does its work in child processes (compile, link): their CPU counts, not just go's own."""
+    child = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}], check=True)"
+    cpu = gobuild._run([sys.executable, "-c", parent], tmp_path, dict(os.environ), "burning CPU")
+    assert 0.4 <= cpu < 5
+
+
+def test_a_failing_go_command_says_what_failed_with_the_end_of_its_output(tmp_path: Path):
+    with pytest.raises(LabError) as err:
+        gobuild._run([sys.executable, "-c", "import sys; print('no required module provides x'); sys.exit(1)"],
+                     tmp_path, dict(os.environ), "resolving x")
+    assert "resolving x failed" in err.value.problem and "exited 1" in err.value.problem
+    assert "no required module provides x" in err.value.problem
