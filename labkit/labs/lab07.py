@@ -626,15 +626,62 @@ def _require_true(conditions, kind: str, what: str, hint: str) -> None:
     require(c is not None and c.get("status") == "True", said, hint)
 
 
+# Traefik reloads its routing at most every 2 s after a change it watches (providersThrottleDuration),
+# and writes a route's status before the reload: a check seconds after `kubectl apply` would send its
+# requests through the previous route (a cold CI run judged one variant by the one before it).
+TRAEFIK_SETTLE = 5.0
+
+
+def _written_at(obj) -> float:
+    """When the object's spec was last written (its managedFields, whole seconds; a controller's
+    status writes excluded); 0 when it does not say. Takes an API dict or a client model."""
+    from datetime import datetime
+
+    meta = obj.get("metadata", {}) if isinstance(obj, dict) else obj.metadata.to_dict()
+    times = []
+    for entry in meta.get("managedFields") or meta.get("managed_fields") or []:
+        if entry.get("subresource") == "status" or not entry.get("time"):
+            continue
+        when = entry["time"]
+        times.append((datetime.fromisoformat(when.replace("Z", "+00:00")) if isinstance(when, str) else when).timestamp())
+    return max(times, default=0.0)
+
+
+def _let_traefik_load(*objects) -> bool:
+    """Wait until every object was written TRAEFIK_SETTLE s ago (never longer than that: a clock that
+    runs ahead, as in some Docker Desktop VMs, must not stall the check). True if it waited."""
+    import time
+
+    wait = min(TRAEFIK_SETTLE, max(_written_at(o) for o in objects) + TRAEFIK_SETTLE - time.time())
+    if wait <= 0:
+        return False
+    print(f"(changed {TRAEFIK_SETTLE - wait:.0f} s ago: giving Traefik {wait:.0f} s to load it)", flush=True)
+    time.sleep(wait)
+    return True
+
+
 @checks("gateway", "Gateway shop and HTTPRoute shop: shop.example split 90/10 between v1 and v2, /v2 to v2 only")
 @friendly
 def gateway(lab):
     _require_gateway_api(lab)
-    gw = api_object(lambda: _custom(lab, "gateways", "shop"), f"there is no Gateway shop in {lab.kube.namespace}.",
-                    "kubectl -n $NS apply -f gateway.yaml")
-    cls = gw["spec"].get("gatewayClassName")
     from kubernetes import client
 
+    def read_route():
+        try:
+            return _custom(lab, "httproutes", "shop")
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            return None
+
+    def read_gateway():
+        return api_object(lambda: _custom(lab, "gateways", "shop"), f"there is no Gateway shop in {lab.kube.namespace}.",
+                          "kubectl -n $NS apply -f gateway.yaml")
+
+    gw = read_gateway()
+    if _let_traefik_load(*(o for o in (gw, read_route()) if o)):
+        gw = read_gateway()  # and its status, written meanwhile
+    cls = gw["spec"].get("gatewayClassName")
     classes = [c["metadata"]["name"] for c in client.CustomObjectsApi(lab.kube.client).list_cluster_custom_object(
         "gateway.networking.k8s.io", "v1", "gatewayclasses")["items"]]
     require(cls in classes, f"there is no GatewayClass {cls}: no controller serves Gateway shop.",
@@ -672,8 +719,13 @@ def gateway(lab):
 @checks("ingress-resource", "Ingress shop (class traefik): shop-ingress.example to shop-v1, with an address")
 @friendly
 def ingress_resource(lab):
-    ing = api_object(lambda: lab.kube.networking.read_namespaced_ingress("shop", lab.kube.namespace),
-                     f"there is no Ingress shop in {lab.kube.namespace}.", "kubectl -n $NS apply -f ingress.yaml")
+    def read():
+        return api_object(lambda: lab.kube.networking.read_namespaced_ingress("shop", lab.kube.namespace),
+                          f"there is no Ingress shop in {lab.kube.namespace}.", "kubectl -n $NS apply -f ingress.yaml")
+
+    ing = read()
+    if _let_traefik_load(ing):
+        ing = read()
     cls = ing.spec.ingress_class_name
     classes = [c.metadata.name for c in lab.kube.networking.list_ingress_class().items]
     require(cls in classes, f"Ingress shop names the class {cls!r}, and there is no IngressClass {cls}: no controller "

@@ -70,3 +70,26 @@ def test_a_gateway_no_controller_has_answered_yet_is_told_apart_from_one_it_refu
     assert "InvalidParameters, bad listener" in str(failed.value) and "describe gateway shop" in str(failed.value)
     assert "no controller" not in str(failed.value)
     lab07._require_true([{"type": "Accepted", "status": "True"}], "Accepted", "Gateway shop", "")
+
+
+def test_a_route_written_seconds_ago_gets_traefik_s_reload_time_and_an_old_one_none(monkeypatch):
+    """Traefik loads a changed route up to 2 s later: a check right after `kubectl apply` waits for
+    the rest of TRAEFIK_SETTLE (told, never longer), and one long after does not wait at all."""
+    import time
+    from datetime import datetime, timezone
+
+    from labkit.labs import lab07
+
+    def written(seconds_ago, manager="kubectl-client-side-apply", subresource=None):
+        when = datetime.fromtimestamp(time.time() - seconds_ago, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        entry = {"manager": manager, "time": when} | ({"subresource": subresource} if subresource else {})
+        return entry
+
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    fresh = {"metadata": {"managedFields": [written(600), written(2)]}}
+    status_only = {"metadata": {"managedFields": [written(600), written(0, "traefik", "status")]}}
+    assert lab07._let_traefik_load(fresh, status_only) and 1.5 < slept[0] <= lab07.TRAEFIK_SETTLE
+    assert not lab07._let_traefik_load(status_only) and len(slept) == 1
+    ahead = {"metadata": {"managedFields": [written(-3600)]}}  # a node clock an hour ahead
+    assert lab07._let_traefik_load(ahead) and slept[1] == lab07.TRAEFIK_SETTLE
