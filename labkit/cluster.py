@@ -261,6 +261,12 @@ def api_health(timeout: float = 5) -> tuple[bool, bool, str]:
     except LabError as err:
         return False, False, err.problem
     except Exception as exc:  # refused, timed out, TLS: the API server is not answering
+        status = getattr(exc, "status", None)
+        if isinstance(status, int) and status >= 400:  # an ApiException: it answered, with a refusal
+            return False, False, (f"the API server answers but refused the request: HTTP {status} "
+                                  f"{getattr(exc, 'reason', '') or ''}".rstrip()
+                                  + (" (right after a start it refuses everyone until its authorization rules are "
+                                     "loaded)" if status == 403 else ""))
         return False, False, f"the API server does not answer: {why_unreachable(exc)}"
     ready = sum(has_condition(n, "Ready") for n in nodes)
     return True, bool(nodes) and ready == len(nodes), f"the API server answers; {ready}/{len(nodes)} nodes Ready"

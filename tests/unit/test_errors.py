@@ -91,3 +91,21 @@ def test_an_api_server_that_drops_the_tls_handshake_gets_a_phrase_not_a_class_na
     server.close()
     err = translate(caught.value)
     assert err is not None and "dropped the connection before answering" in err.problem, err
+
+
+def test_an_api_server_that_answers_403_while_it_starts_is_not_said_to_be_silent(monkeypatch):
+    """After a Docker restart, `labkit cluster status` said "the API server does not answer: Forbidden":
+    it had answered, refusing everyone until its authorization rules were loaded."""
+    from kubernetes import client
+
+    from labkit import cluster
+
+    def refuse(*args, **kwargs):
+        raise client.ApiException(status=403, reason="Forbidden")
+
+    monkeypatch.setattr(cluster, "api_client", lambda: None)
+    monkeypatch.setattr(client.CoreV1Api, "list_node", refuse)
+    answers, ready, said = cluster.api_health()
+    assert (answers, ready) == (False, False)
+    assert said.startswith("the API server answers but refused the request: HTTP 403 Forbidden (right after a start")
+    assert "does not answer" not in said
