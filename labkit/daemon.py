@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from datetime import datetime
 
 from labkit import catalogue, platform_hints
@@ -134,3 +135,16 @@ def parse_time(value: str) -> datetime:
 
 def created_epoch(ctr) -> float:
     return parse_time(ctr.attrs["Created"]).timestamp()
+
+
+def had_event(ctr, action: str) -> bool:
+    """Whether the daemon logged `action` (e.g. "oom") for this container since it was created. Its event
+    log keeps what `docker inspect` can miss: on a loaded machine the kernel's OOM notice can reach the
+    daemon after the container's exit, which then records OOMKilled false (seen with two test sessions
+    on two cores, cgroup v1)."""
+    events = client().events(since=int(created_epoch(ctr)), until=int(time.time()) + 1, decode=True,
+                             filters={"container": ctr.id, "event": action})
+    try:
+        return any(True for _ in events)
+    finally:
+        events.close()
