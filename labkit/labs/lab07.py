@@ -678,9 +678,9 @@ def gateway(lab):
         return api_object(lambda: _custom(lab, "gateways", "shop"), f"there is no Gateway shop in {lab.kube.namespace}.",
                           "kubectl -n $NS apply -f gateway.yaml")
 
-    gw = read_gateway()
-    if _let_traefik_load(*(o for o in (gw, read_route()) if o)):
-        gw = read_gateway()  # and its status, written meanwhile
+    gw, route = read_gateway(), read_route()
+    if _let_traefik_load(*(o for o in (gw, route) if o)):
+        gw, route = read_gateway(), read_route()  # and their status, written meanwhile
     cls = gw["spec"].get("gatewayClassName")
     classes = [c["metadata"]["name"] for c in client.CustomObjectsApi(lab.kube.client).list_cluster_custom_object(
         "gateway.networking.k8s.io", "v1", "gatewayclasses")["items"]]
@@ -689,8 +689,8 @@ def gateway(lab):
     conditions = gw.get("status", {}).get("conditions")
     _require_true(conditions, "Accepted", "Gateway shop", "read `kubectl -n $NS describe gateway shop`.")
     _require_true(conditions, "Programmed", "Gateway shop", "read `kubectl -n $NS describe gateway shop`.")
-    route = api_object(lambda: _custom(lab, "httproutes", "shop"), f"there is no HTTPRoute shop in {lab.kube.namespace}.",
-                       "a Gateway alone routes nothing: kubectl -n $NS apply -f gateway.yaml with the HTTPRoute in it.")
+    require(route is not None, f"there is no HTTPRoute shop in {lab.kube.namespace}.",
+            "a Gateway alone routes nothing: kubectl -n $NS apply -f gateway.yaml with the HTTPRoute in it.")
     parent = next((p for p in route.get("status", {}).get("parents", [])
                    if p.get("parentRef", {}).get("name") == "shop"), None)
     require(parent is not None, "HTTPRoute shop is not attached to Gateway shop (no status from it).",
