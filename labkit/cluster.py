@@ -179,10 +179,10 @@ def create(log=print) -> str:
 def wait_for_node_image_build(log=print, timeout: float = 3600) -> None:
     """An offline node image build under way (`labkit cluster build`, e.g. started by CI before the
     Docker labs): wait for it, since the image it makes is the one to create the cluster from."""
-    _wait_for_build(locks.CLUSTER_BUILD, "the offline node image build", log, timeout)
+    wait_for_build(locks.CLUSTER_BUILD, "the offline node image build", log, timeout)
 
 
-def _wait_for_build(lock, what: str, log=print, timeout: float = 3600) -> None:
+def wait_for_build(lock, what: str, log=print, timeout: float = 3600) -> None:
     """Wait while a `labkit cluster build` holds `lock` (nothing to do when none does)."""
     pid = locks.holder(lock)
     if pid is None:
@@ -232,6 +232,9 @@ def delete(log=print) -> bool:
     return True
 
 
+ADDON_IMAGES = {ref for addon in parts.ADDONS.values() for ref in addon.images}
+
+
 def wait_ready(timeout: float = 600) -> None:
     """Nodes Ready and every kube-system pod ready, with a progress bar."""
     from kubernetes import client
@@ -241,7 +244,9 @@ def wait_ready(timeout: float = 600) -> None:
     def state():
         nodes = core.list_node().items
         ready_nodes = sum(has_condition(n, "Ready") for n in nodes)
-        pods = core.list_namespaced_pod("kube-system").items
+        # An add-on's pods (metrics-server) are not the cluster's: offline they wait for their image's build.
+        pods = [p for p in core.list_namespaced_pod("kube-system").items
+                if not {c.image for c in p.spec.containers} <= ADDON_IMAGES]
         ready_pods = sum(has_condition(p, "Ready") for p in pods)
         done = bool(nodes) and ready_nodes == len(nodes) and bool(pods) and ready_pods == len(pods)
         return done, f"nodes {ready_nodes}/{len(nodes)} ready, system pods {ready_pods}/{len(pods)}"
@@ -307,31 +312,6 @@ def load_images(*refs: str, log=print) -> list[str]:
         log(f"{', '.join(refs)} loaded into the kind nodes")
         return list(refs)
     return [_push(ref, log) for ref in refs]
-
-
-def ensure_addon(ref: str, namespace: str, deployment: str, log=print) -> None:
-    """An add-on of `make cluster` whose image is not in the node image (lab 07's Traefik) working: on a
-    learner's machine the nodes pulled the image from its registry; offline, the image comes from the
-    add-ons' build (`labkit cluster build`, which CI runs in the background): wait for that build,
-    then `kind load` it. Then wait until the add-on's Deployment is ready."""
-    _wait_for_build(locks.ADDON_BUILD, f"the build of {ref}", log)
-    local = has_local_image(ref)
-    if local and on_kind():
-        load_images(ref, log=log)
-    elif offline_node_image() and not local:
-        raise LabError(f"This cluster runs the offline node image, and the add-on image {ref} has not been built.",
-                       "run `make cluster-images` (it builds the add-ons after the node image), then rerun.")
-    from kubernetes import client
-
-    apps = client.AppsV1Api(api_client())
-
-    def ready():
-        status = apps.read_namespaced_deployment(deployment, namespace).status
-        return (status.ready_replicas or 0) >= 1, f"{status.ready_replicas or 0} ready"
-
-    progress.wait_until(ready, what=f"{namespace}/{deployment} ready", timeout=180, interval=2,
-                        fix=f"read `kubectl -n {namespace} describe deployment {deployment}`; `make cluster` "
-                            "reinstalls the add-ons.")
 
 
 def _push(ref: str, log=print) -> str:

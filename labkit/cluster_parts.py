@@ -85,13 +85,6 @@ PROGRAMS: tuple[GoProgram, ...] = (
                for p in ("ipam/host-local", "main/loopback", "main/ptp", "meta/portmap")},
               ldflags="-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion="
                       + CNI_PLUGINS_VERSION),
-    GoProgram("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
-              {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"}, ldflags="-s -w"),
-    GoProgram("metallb", "go.universe.tf/metallb", METALLB_VERSION,
-              {"controller": "go.universe.tf/metallb/controller", "speaker": "go.universe.tf/metallb/speaker"},
-              ldflags="-s -w"),
-    GoProgram("local-path-provisioner", "github.com/rancher/local-path-provisioner", LOCAL_PATH_VERSION,
-              {"local-path-provisioner": "github.com/rancher/local-path-provisioner"}, ldflags="-s -w"),
     # NetworkPolicy for the offline node image: kube-router's firewall alone, as k3s embeds it.
     GoProgram("kube-router", "github.com/cloudnativelabs/kube-router/v2", KUBE_ROUTER_VERSION,
               {"kube-router": "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"},
@@ -100,8 +93,16 @@ PROGRAMS: tuple[GoProgram, ...] = (
 
 
 # Add-ons a lab needs on top of what every node preloads, built after the node image (so a cluster, and
-# every lab that needs none of them, never waits for them) and loaded into the nodes by `kind load`.
+# every lab that needs none of them, never waits for them) and loaded into the nodes by `kind load`
+# (cluster_addons.ensure). Built in this order, the order the labs first need them: MetalLB (lab 06),
+# local-path (lab 08), Traefik (lab 07, run after 08 in make test), metrics-server (the cluster tests;
+# lab 10's autoscaling).
 ADDON_PROGRAMS: tuple[GoProgram, ...] = (
+    GoProgram("metallb", "go.universe.tf/metallb", METALLB_VERSION,
+              {"controller": "go.universe.tf/metallb/controller", "speaker": "go.universe.tf/metallb/speaker"},
+              ldflags="-s -w"),
+    GoProgram("local-path-provisioner", "github.com/rancher/local-path-provisioner", LOCAL_PATH_VERSION,
+              {"local-path-provisioner": "github.com/rancher/local-path-provisioner"}, ldflags="-s -w"),
     # Traefik's go.mod replaces three modules with its own forks: a program built as a dependency must say so itself.
     GoProgram("traefik", "github.com/traefik/traefik/v3", TRAEFIK_VERSION,
               {"traefik": "github.com/traefik/traefik/v3/cmd/traefik"},
@@ -110,6 +111,8 @@ ADDON_PROGRAMS: tuple[GoProgram, ...] = (
                         "github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e",
                         "github.com/gorilla/mux": "github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59",
                         "github.com/mailgun/minheap": "github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595"}),
+    GoProgram("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
+              {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"}, ldflags="-s -w"),
 )
 
 
@@ -136,17 +139,41 @@ CLUSTER_IMAGES: tuple[ClusterImage, ...] = (
     ClusterImage(f"{_REG}/kube-proxy:{K8S_VERSION}", ("kube-proxy",), packages=("iptables", "conntrack", "nftables")),
     ClusterImage(f"{_REG}/etcd:{ETCD_VERSION.lstrip('v')}-0", ("etcd", "etcdctl")),
     ClusterImage(f"{_REG}/coredns/coredns:{COREDNS_VERSION}", ("coredns",), "/", "/coredns"),
-    ClusterImage(f"{_REG}/metrics-server/metrics-server:{METRICS_SERVER_VERSION}", ("metrics-server",), "/",
-                 "/metrics-server"),
-    ClusterImage(f"quay.io/metallb/controller:{METALLB_VERSION}", ("controller",), "/", "/controller"),
-    ClusterImage(f"quay.io/metallb/speaker:{METALLB_VERSION}", ("speaker",), "/", "/speaker"),
-    ClusterImage(f"docker.io/rancher/local-path-provisioner:{LOCAL_PATH_VERSION}", ("local-path-provisioner",)),
     ClusterImage(f"docker.io/cloudnativelabs/kube-router:{KUBE_ROUTER_VERSION}", ("kube-router",),
                  packages=("iptables", "ipset", "conntrack")),
     # The offline node's pod network: routes between nodes' pod ranges (see default-cni.yaml).
     ClusterImage(PODNET_IMAGE, ("kubectl",), packages=("iproute2", "iptables")),
 )
 
+METALLB_IMAGES = (f"quay.io/metallb/controller:{METALLB_VERSION}", f"quay.io/metallb/speaker:{METALLB_VERSION}")
+LOCAL_PATH_IMAGE = f"docker.io/rancher/local-path-provisioner:{LOCAL_PATH_VERSION}"
+METRICS_SERVER_IMAGE = f"{_REG}/metrics-server/metrics-server:{METRICS_SERVER_VERSION}"
 ADDON_IMAGES: tuple[ClusterImage, ...] = (
+    ClusterImage(METALLB_IMAGES[0], ("controller",), "/", "/controller"),
+    ClusterImage(METALLB_IMAGES[1], ("speaker",), "/", "/speaker"),
+    ClusterImage(LOCAL_PATH_IMAGE, ("local-path-provisioner",)),
     ClusterImage(TRAEFIK_IMAGE, ("traefik",), "/", "/traefik"),
+    ClusterImage(METRICS_SERVER_IMAGE, ("metrics-server",), "/", "/metrics-server"),
 )
+
+
+@dataclass(frozen=True)
+class Addon:
+    """An add-on as a lab needs it: its images, and the workloads (namespace, kind, name) that must be
+    ready before it works. `make cluster` installs every add-on's manifest; cluster_addons.ensure makes
+    one work (offline: waits for its image's build and loads it into the nodes)."""
+    name: str
+    images: tuple[str, ...]
+    workloads: tuple[tuple[str, str, str], ...]
+    needed_by: str
+
+
+ADDONS: dict[str, Addon] = {a.name: a for a in (
+    Addon("metallb", METALLB_IMAGES, (("metallb-system", "deployment", "controller"),
+                                      ("metallb-system", "daemonset", "speaker")), "labs 06 and 07"),
+    # kind's own node image ships the provisioner under this name; the offline one from default-storage.yaml.
+    Addon("local-path", (LOCAL_PATH_IMAGE,), (("local-path-storage", "deployment", "local-path-provisioner"),),
+          "lab 08"),
+    Addon("traefik", (TRAEFIK_IMAGE,), (("traefik", "deployment", "traefik"),), "lab 07"),
+    Addon("metrics-server", (METRICS_SERVER_IMAGE,), (("kube-system", "deployment", "metrics-server"),), "lab 10"),
+)}

@@ -17,8 +17,6 @@ from typing import Callable, Iterator
 from labkit import config
 
 CLUSTER_BUILD = config.cache_dir("cluster") / "build.lock"
-# Held while the add-ons' images are built, after the node image: a lab that needs one waits for it.
-ADDON_BUILD = config.cache_dir("cluster") / "addons.lock"
 # Held by `labkit cluster up` and `repair`: two of them at once (two terminals, or the test sessions
 # of make test-labs) would both run `kind create cluster` under one name; the second waits, then reuses.
 CLUSTER_UP = config.cache_dir("cluster") / "up.lock"
@@ -54,3 +52,9 @@ def holder(path: Path) -> str | None:
             handle.seek(0)
             return handle.read().strip() or "?"
         return None
+
+
+def addon_build(ref: str) -> Path:
+    """Held while the image `ref` of an add-on is built, after the node image (each add-on's lock is let
+    go as soon as its images exist): a lab that needs that add-on waits for it, not for the others."""
+    return config.cache_dir("cluster") / ("addon-" + "".join(c if c.isalnum() or c in "-." else "_" for c in ref) + ".lock")

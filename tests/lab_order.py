@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 import answer_variants
-from labkit import cluster, config, labs
+from labkit import cluster, cluster_parts, config, labs
 
 LEARNER_KUBECONFIG = config.workspace_root() / "learner-kubeconfig"
 LEARNER_KUBECONFIG_TEXT = """apiVersion: v1
@@ -85,14 +85,15 @@ class LabOrder:
             config.hook.pytest_deselected(items=[item for item in items if not chosen(item)])
             items[:] = [item for item in items if chosen(item)]
         self.runs = {item.nodeid: (lab_of(item), phase_of(item)) for item in items if lab_of(item)}
-        order = list(labs.LABS)
+        order, built = list(labs.LABS), list(cluster_parts.ADDONS)
         position = {item.nodeid: i for i, item in enumerate(items)}
 
         def key(item):  # items that run no lab first (unit tests), then lab by lab, phase by phase
             lab, phase = self.runs.get(item.nodeid, (None, 0))
-            # A lab that waits for an add-on goes after the others: on a new machine, the add-on is
-            # still being built when the cluster is ready (labkit/provision/node_image.py).
-            rank = (bool(lab.addons), order.index(lab.id) + 1) if lab else (False, 0)
+            # A lab that waits for an add-on goes after the labs that need none, and in the order the
+            # add-ons are built (cluster_parts.ADDONS): on a new machine they are still being built when
+            # the cluster is ready (labkit/provision/node_image.py).
+            rank = (max((built.index(a) + 1 for a in lab.addons), default=0), order.index(lab.id) + 1) if lab else (0, 0)
             return (rank, phase, position[item.nodeid])
 
         items.sort(key=key)

@@ -17,7 +17,7 @@ class LabInfo:
     images: tuple[str, ...] = ()  # image tags the lab creates without its labels (e.g. Compose builds)
     cluster: bool = False  # works on the course's Kubernetes cluster (in namespace labNN)
     host_ports: tuple[int, ...] = ()  # fixed ports it publishes on the host: labs sharing one never run at once
-    addons: tuple[str, ...] = ()  # add-ons built after the node image (offline) that it waits for: tested last
+    addons: tuple[str, ...] = ()  # cluster_parts.ADDONS it needs, built after the node image offline: tested late
     runs_on: str = "Docker"  # for the site's table of labs
     summary: str = ""  # "You will ...", for the site's table of labs
 
@@ -49,14 +49,15 @@ LABS = {
                 summary="find each control-plane component on the nodes, read an object's key in etcd, watch "
                         "the scheduler, the kubelet and kube-proxy at work"),
         LabInfo("06", "06-pods-services-deployments", "Pods, Services and Deployments", apps=("api",),
-                learner_writes=(), cluster=True, runs_on="kind",
+                learner_writes=(), cluster=True, addons=("metallb",), runs_on="kind",
                 summary="a Pod with probes, limits, a Secret and a native sidecar; a Deployment that heals; "
                         "ClusterIP, NodePort, LoadBalancer and headless Services; a rollout stalled and undone"),
         LabInfo("07", "07-container-networking", "Container networking", apps=("nettools",), learner_writes=(),
-                cluster=True, addons=("traefik",), runs_on="kind",
+                cluster=True, addons=("metallb", "traefik"), runs_on="kind",
                 summary="pod IPs per node, pod-to-pod without NAT, the CNI plugin on a node; NetworkPolicy "
                         "default-deny and the chapter's policy proven by traffic; DNS on UDP and TCP 53"),
-        LabInfo("08", "08-persistent-storage", "Persistent storage", learner_writes=(), cluster=True, runs_on="kind",
+        LabInfo("08", "08-persistent-storage", "Persistent storage", learner_writes=(), cluster=True,
+                addons=("local-path",), runs_on="kind",
                 summary="emptyDir, ConfigMap and hostPath volumes; a PersistentVolume and its claim; dynamic "
                         "provisioning; PostgreSQL as a StatefulSet whose rows outlive its pod"),
     )

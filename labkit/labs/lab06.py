@@ -11,7 +11,7 @@ import re
 import subprocess
 from datetime import datetime
 
-from labkit import cleanup, cluster, ownership, plots, progress
+from labkit import cleanup, cluster, cluster_addons, ownership, plots, progress
 from labkit.checks import Checks, api_object, require
 from labkit.errors import LabError, friendly
 
@@ -50,7 +50,8 @@ for i in range(n):
 @friendly
 def prepare(lab) -> None:
     """Images course/api:1.0 and 1.1 built from the sample app and loaded into the nodes, with the
-    sidecar's and the client's images; the client pod (with ./fetch.py) the exercises send requests from."""
+    sidecar's and the client's images; the client pod (with ./fetch.py) the exercises send requests from;
+    MetalLB working, for the LoadBalancer Service."""
     dockerfile = lab.workdir / APP / "Dockerfile.k8s"
     dockerfile.write_text((lab.workdir / APP / "Dockerfile").read_text() + K8S_DOCKERFILE_EXTRA)
     with cleanup.builds_recorded(lab.id):  # the build stages the classic builder leaves untagged
@@ -58,6 +59,7 @@ def prepare(lab) -> None:
             _build(lab, dockerfile, version)
     cluster.load_images(*(f"{IMAGE}:{v}" for v in VERSIONS), SIDECAR_IMAGE, CLIENT_IMAGE)
     _client_pod(lab)
+    cluster_addons.ensure("metallb")
 
 
 def _build(lab, dockerfile, version: str) -> None:

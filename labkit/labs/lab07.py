@@ -15,8 +15,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from labkit import cluster, render
-from labkit import cluster_parts as parts
+from labkit import cluster, cluster_addons, render
 from labkit.checks import Checks, api_object, require
 from labkit.errors import LabError, friendly
 from labkit.kube import node_exec
@@ -516,7 +515,8 @@ def prepare_shop(lab) -> None:
     from kubernetes import client
 
     _require_gateway_api(lab)
-    cluster.ensure_addon(parts.TRAEFIK_IMAGE, "traefik", "traefik")
+    cluster_addons.ensure("metallb")  # the gateway's address: Traefik's Service is a LoadBalancer
+    cluster_addons.ensure("traefik")
     ns = lab.kube.namespace
     for name, replicas in SHOP.items():
         labels = {**lab.kube.labels, "app": "shop", "version": name[-2:]}

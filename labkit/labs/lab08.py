@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from labkit import cluster
+from labkit import cluster, cluster_addons
 from labkit.checks import Checks, api_object, require
 from labkit.errors import friendly
 
@@ -22,8 +22,10 @@ PV = "lab08-pv"
 # --- set-up -------------------------------------------------------------------------------------
 @friendly
 def prepare(lab) -> None:
-    """The images the lab's pods run, loaded into the nodes (no registry needed)."""
+    """The images the lab's pods run, loaded into the nodes (no registry needed), and the default
+    StorageClass's provisioner (local-path) working."""
     cluster.load_images(DEBIAN_IMAGE, POSTGRES_IMAGE)
+    cluster_addons.ensure("local-path")
 
 
 # --- reading state ------------------------------------------------------------------------------

@@ -18,15 +18,14 @@ offline build has put the module there (no network), else downloaded from the re
 """
 from __future__ import annotations
 
-import ipaddress
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from labkit import cluster, locks, progress
+from labkit import cluster_addons
+from labkit.cluster_addons import kubectl
 from labkit import cluster_parts as parts
 from labkit.errors import LabError
 
@@ -34,7 +33,6 @@ METRICS_SERVER_URL = ("https://github.com/kubernetes-sigs/metrics-server/release
                       f"{parts.METRICS_SERVER_VERSION}/components.yaml")
 METALLB_URL = ("https://raw.githubusercontent.com/metallb/metallb/"
                f"{parts.METALLB_VERSION}/config/manifests/metallb-native.yaml")
-METALLB_NS = "metallb-system"
 GATEWAY_API_URL = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
                    f"{parts.GATEWAY_API_VERSION}/standard-install.yaml")
 TRAEFIK_MANIFEST = Path(__file__).parent / "manifests" / "traefik.yaml"
@@ -103,50 +101,10 @@ def with_insecure_kubelet_tls(manifest: str) -> str:
     return yaml.safe_dump_all(docs)
 
 
-def address_pool(docker_network: str = "kind") -> tuple[str, str]:
-    """A range at the top of the kind Docker network's IPv4 subnet, away from the nodes' addresses."""
-    done = subprocess.run(["docker", "network", "inspect", docker_network], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise LabError(f"There is no Docker network {docker_network!r}, which kind creates with the cluster.",
-                       "create the cluster first (`make cluster`).")
-    subnets = [c["Subnet"] for c in json.loads(done.stdout)[0]["IPAM"]["Config"] if ":" not in c.get("Subnet", ":")]
-    net = ipaddress.ip_network(subnets[0])
-    last = net.broadcast_address - 1
-    return str(last - 50), str(last)
-
-
-def metallb_config() -> str:
-    first, last = address_pool()
-    meta = {"namespace": METALLB_NS, "labels": {"app.kubernetes.io/part-of": "containers-course"}}
-    return yaml.safe_dump_all([
-        {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
-         "metadata": {"name": "kind-pool", **meta}, "spec": {"addresses": [f"{first}-{last}"]}},
-        {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
-         "metadata": {"name": "kind-pool", **meta}, "spec": {"ipAddressPools": ["kind-pool"]}},
-    ])
-
-
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig())}
-    done = subprocess.run([cluster.tool("kubectl"), *args], input=stdin, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise LabError(f"`kubectl {' '.join(args[:3])}` failed: {done.stderr.strip()[-400:]}",
-                       "check the cluster with `labkit cluster status`, then rerun `make cluster`.")
-    return done.stdout
-
-
-def _rolled_out(namespace: str, kind: str, name: str) -> tuple[bool, str]:
-    out = kubectl("get", kind, name, "-n", namespace, "-o", "json")
-    status = json.loads(out).get("status", {})
-    if kind == "daemonset":
-        want, have = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
-    else:
-        want, have = status.get("replicas", 0), status.get("readyReplicas", 0)
-    return bool(want) and want == have, f"{name} {have}/{want} ready"
-
-
 def install(log=print) -> None:
-    """Install (or update in place) the add-ons and wait until they work. Idempotent."""
+    """Install (or update in place) every add-on's manifest, and make work those whose images are at hand
+    (all of them on a learner's machine). Offline, an add-on still building is made to work by the lab
+    that needs it (cluster_addons.ensure), so a new cluster waits for none of them. Idempotent."""
     log(f"metrics-server {parts.METRICS_SERVER_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
             stdin=with_insecure_kubelet_tls(metrics_server_manifest()))
@@ -156,25 +114,12 @@ def install(log=print) -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=gateway_api_crds())
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/gatewayclasses.gateway.networking.k8s.io")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=traefik_manifest())
-    for namespace, kind, name in ((METALLB_NS, "deployment", "controller"), (METALLB_NS, "daemonset", "speaker"),
-                                  ("kube-system", "deployment", "metrics-server")):
-        progress.wait_until(lambda: _rolled_out(namespace, kind, name), what=f"{name} ready", timeout=300, interval=2)
-    # The pool is validated by MetalLB's webhook, which answers a little after the controller is ready.
-    def pool_applied():
-        try:
-            kubectl("apply", "-f", "-", stdin=metallb_config())
-            return True, "applied"
-        except LabError as err:
-            return False, "webhook not ready" if "webhook" in err.problem else err.problem[-80:]
-
-    progress.wait_until(pool_applied, what="MetalLB address pool", timeout=120, interval=2)
-    # Offline, Traefik's image is built after the node image: a cluster made while it is still being
-    # built does not wait for it (lab 07 does, through cluster.ensure_addon).
-    if locks.holder(locks.ADDON_BUILD) is None and (cluster.has_local_image(TRAEFIK_IMAGE)
-                                                     or not cluster.offline_node_image()):
-        cluster.ensure_addon(TRAEFIK_IMAGE, "traefik", "traefik", log=log)
-    else:
-        log(f"{TRAEFIK_IMAGE} is not built yet: lab 07 loads it into the nodes when it needs it")
+    for name, addon in parts.ADDONS.items():
+        if cluster_addons.can_work_now(name):
+            cluster_addons.ensure(name, log=log)
+        else:
+            log(f"{name}: its images are not built yet ({', '.join(addon.images)}); {addon.needed_by} "
+                "load them into the nodes when they need them")
 
 
 def metrics_ready() -> tuple[bool, str]:

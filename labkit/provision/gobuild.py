@@ -137,10 +137,11 @@ def build(program: GoProgram, out_dir: Path, src_root: Path, only=None) -> dict[
     return {name: out_dir / name for name in program.commands}
 
 
-def build_all(programs, bin_root: Path, src_root: Path, log=print,
-              fetchers: int = 4) -> tuple[dict[str, Path], dict[str, Timing]]:
-    """Every program into bin_root/<key>/, fetches overlapping compiles (see the module's doc).
-    Returns output name -> path, and each program's timing."""
+def build_all(programs, bin_root: Path, src_root: Path, log=print, fetchers: int = 4,
+              prefetch=()) -> tuple[dict[str, Path], dict[str, Timing]]:
+    """Every program into bin_root/<key>/, fetches overlapping compiles (see the module's doc), and the
+    modules of `prefetch` (programs built later) fetched too, not built. Returns output name -> path,
+    and each program's timing."""
     timings = {p.name: Timing() for p in programs}
     outputs: dict[str, Path] = {}
     todo = []
@@ -148,7 +149,8 @@ def build_all(programs, bin_root: Path, src_root: Path, log=print,
         outputs.update({name: bin_root / program.key / name for name in program.commands})
         if _missing(program, bin_root / program.key):
             todo.append(program)
-    if not todo:
+    later = [p for p in prefetch if _missing(p, bin_root / p.key)]
+    if not todo and not later:
         return outputs, timings
     lock = threading.Lock()
 
@@ -159,6 +161,16 @@ def build_all(programs, bin_root: Path, src_root: Path, log=print,
         with lock:
             log(f"  fetched {program.key} ({timings[program.name].fetch:.0f} s)")
         return work
+
+    def prefetch_one(program: GoProgram) -> None:
+        started = time.monotonic()
+        try:
+            fetch(program, src_root)
+        except LabError as err:  # its own build fetches again, and says what failed then
+            log(f"  fetching {program.key} ahead failed: {err.problem}")
+            return
+        with lock:
+            log(f"  fetched {program.key} ahead ({time.monotonic() - started:.0f} s)")
 
     def compile_one(program: GoProgram, fetched: Future) -> None:
         work = fetched.result()
@@ -174,6 +186,8 @@ def build_all(programs, bin_root: Path, src_root: Path, log=print,
     with ThreadPoolExecutor(fetchers, thread_name_prefix="go-fetch") as fetch_pool, \
          ThreadPoolExecutor(1, thread_name_prefix="go-build") as build_pool:
         fetches = {fetch_pool.submit(fetch_one, p): p for p in todo}
+        for program in later:  # queued behind the programs built now
+            fetch_pool.submit(prefetch_one, program)
         pending: set[Future] = set(fetches)
         try:
             while pending:  # a program compiles as soon as its fetch is done

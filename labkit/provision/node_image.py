@@ -6,8 +6,8 @@ Three stages, each cached outside the checkout and keyed by version, so a second
 3. the node image: a Debian bookworm root filesystem with systemd, our containerd/kubelet set-up
    (labkit/offline/kind-node), the binaries, and every image from stage 2 imported into
    containerd's k8s.io namespace, committed as cluster_parts.NODE_IMAGE.
-Then the add-ons' programs and images (cluster_parts.ADDON_PROGRAMS, ADDON_IMAGES: Traefik), which a
-lab loads into the nodes when it needs them (cluster.ensure_addon).
+Then the add-ons' programs and images (cluster_parts.ADDON_PROGRAMS, ADDON_IMAGES: MetalLB, local-path,
+Traefik, metrics-server), which a lab loads into the nodes when it needs them (cluster_addons.ensure).
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ RECIPE_LABEL = "dev.containers-course.recipe"
 def build_binaries(log=print, timings: dict | None = None) -> dict[str, Path]:
     """Every Go program the cluster needs; returns output name -> path. Each program's fetch and
     compile seconds go into `timings` when given (the benchmark prints them)."""
-    found, spent = gobuild.build_all(parts.PROGRAMS, BIN, SRC, log=log)
+    # The add-ons' modules are fetched meanwhile (the network is idle while the node's programs compile).
+    found, spent = gobuild.build_all(parts.PROGRAMS, BIN, SRC, log=log, prefetch=parts.ADDON_PROGRAMS)
     if timings is not None:
         timings.update(spent)
     found["pause"] = build_pause(log)
@@ -230,19 +231,30 @@ def _exec(container: str, script: str) -> str:
 
 def build_all(force: bool = False, log=print) -> dict[str, float]:
     """All three stages, then the add-ons' images; returns seconds per stage. One build at a time
-    (locks.CLUSTER_BUILD). The add-ons come last, under a lock of their own taken before the node
-    image's is let go: `cluster up` waits for the node image only, a lab for the add-on it needs."""
+    (locks.CLUSTER_BUILD). The add-ons come last, each under a lock of its own (locks.addon_build) taken
+    before the node image's is let go and let go as soon as its images exist: `cluster up` waits for the
+    node image only, a lab for the add-on it needs (MetalLB, built first, before the others)."""
     with contextlib.ExitStack() as node:
         node.enter_context(locks.held(locks.CLUSTER_BUILD,
                                       lambda pid: log(f"another cluster build (pid {pid}) is running: waiting for it")))
         times = _build_all(force, log)
-        with locks.held(locks.ADDON_BUILD):
+        addon_locks = {image.ref: contextlib.ExitStack() for image in parts.ADDON_IMAGES}
+        try:
+            for ref, stack in addon_locks.items():
+                stack.enter_context(locks.held(locks.addon_build(ref)))
             node.close()
             _normal_priority(log)
             started = time.monotonic()
-            found, _ = gobuild.build_all(parts.ADDON_PROGRAMS, BIN, SRC, log=log)
-            build_images(found, force, log, wanted=parts.ADDON_IMAGES)
+            for program in parts.ADDON_PROGRAMS:
+                found, _ = gobuild.build_all([program], BIN, SRC, log=log)
+                mine = tuple(i for i in parts.ADDON_IMAGES if set(i.binaries) <= set(program.commands))
+                build_images(found, force, log, wanted=mine)
+                for image in mine:
+                    addon_locks[image.ref].close()
             times["add-ons"] = time.monotonic() - started
+        finally:
+            for stack in addon_locks.values():
+                stack.close()
     return times
 
 
@@ -277,13 +289,15 @@ def _build_all(force: bool, log) -> dict[str, float]:
 
 
 def export(folder: str) -> Path:
-    """The node image as a compressed archive an instructor hands out: `docker load -i` it, then
-    `make cluster` uses it with no registry. (Every cluster image is inside the node image.)"""
+    """The node image and the add-ons' images as a compressed archive an instructor hands out: `docker
+    load -i` it, then `make cluster` uses it with no registry (every other cluster image is inside the
+    node image)."""
     out = Path(folder).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     archive = out / f"kind-node-{parts.K8S_VERSION}.tar.gz"
     with archive.open("wb") as sink:
-        save = subprocess.Popen(["docker", "save", parts.NODE_IMAGE], stdout=subprocess.PIPE)
+        save = subprocess.Popen(["docker", "save", parts.NODE_IMAGE, *(i.ref for i in parts.ADDON_IMAGES)],
+                                stdout=subprocess.PIPE)
         subprocess.run(["gzip", "-1"], stdin=save.stdout, stdout=sink, check=True)
         if save.wait() != 0:
             raise LabError(f"`docker save {parts.NODE_IMAGE}` failed.", "run `labkit cluster build` first.")

@@ -12,7 +12,7 @@ import pytest
 import requests
 from kubernetes import client
 
-from labkit import cluster, progress
+from labkit import cluster, cluster_addons, progress
 from labkit.provision import addons
 from labkit.config import COURSE, LABEL_COURSE
 
@@ -147,6 +147,7 @@ def test_cluster_is_real(api):
 
 
 def test_pvc_binds_and_keeps_data(api):
+    cluster_addons.ensure("local-path")
     core = client.CoreV1Api(api)
     core.create_namespaced_persistent_volume_claim(NS, client.V1PersistentVolumeClaim(
         metadata=client.V1ObjectMeta(name="data"),
@@ -167,6 +168,7 @@ def test_pvc_binds_and_keeps_data(api):
 
 
 def test_metrics_server_reports_pod_metrics(api):
+    cluster_addons.ensure("metrics-server")
     progress.wait_until(addons.metrics_ready, what="node metrics", timeout=180, interval=5)
     custom = client.CustomObjectsApi(api)
 
@@ -178,6 +180,7 @@ def test_metrics_server_reports_pod_metrics(api):
 
 
 def test_load_balancer_service_gets_a_reachable_address(api):
+    cluster_addons.ensure("metallb")
     core = client.CoreV1Api(api)
     if not core.list_namespaced_pod(NS, label_selector="app=web").items:
         _web(api, replicas=2)
@@ -191,7 +194,7 @@ def test_load_balancer_service_gets_a_reachable_address(api):
         return bool(ingress), ingress[0].ip if ingress else "pending"
 
     ip = progress.wait_until(address, what="a LoadBalancer address", timeout=120)
-    first, last = addons.address_pool()
+    first, last = cluster_addons.address_pool()
     assert first.rsplit(".", 1)[0] == ip.rsplit(".", 1)[0]
     net = client.NetworkingV1Api(api)
     net.delete_collection_namespaced_network_policy(NS)  # the NetworkPolicy test above blocks outsiders
@@ -209,7 +212,8 @@ def test_gateway_api_routes_through_traefik_from_the_host(api):
     """The Traefik add-on: a Gateway of class traefik gets Programmed with the LoadBalancer address of
     Traefik's Service, and an HTTPRoute's host reaches the Service's pods from the host."""
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    cluster.ensure_addon(addons.TRAEFIK_IMAGE, "traefik", "traefik")
+    cluster_addons.ensure("metallb")
+    cluster_addons.ensure("traefik")
     if not core.list_namespaced_pod(NS, label_selector="app=web").items:
         _web(api, replicas=2)
     client.NetworkingV1Api(api).delete_collection_namespaced_network_policy(NS)

@@ -73,9 +73,31 @@ def test_scratch_and_debian_dockerfiles():
     assert text.startswith("FROM debian:bookworm-slim") and "iptables conntrack" in text and "ENTRYPOINT" not in text
 
 
-def test_node_manifests_use_only_preloaded_images():
+def test_every_addon_image_is_built_and_named_by_one_addon():
+    named = [ref for addon in cluster_parts.ADDONS.values() for ref in addon.images]
+    assert sorted(named) == sorted(i.ref for i in cluster_parts.ADDON_IMAGES)
+    # Built after the node image, so the node image must not need them (see the next test).
+    assert not set(named) & {i.ref for i in cluster_parts.CLUSTER_IMAGES}
+    # ADDONS lists them in the order they are built (tests/lab_order.py runs the labs in that order).
+    program_of = {name: i for i, p in enumerate(cluster_parts.ADDON_PROGRAMS) for name in p.commands}
+    binaries = {i.ref: i.binaries for i in cluster_parts.ADDON_IMAGES}
+    built_at = [max(program_of[b] for ref in addon.images for b in binaries[ref])
+                for addon in cluster_parts.ADDONS.values()]
+    assert built_at == sorted(built_at) and list(cluster_parts.ADDONS)[0] == "metallb"
+
+
+def test_every_lab_names_only_known_addons():
+    from labkit import labs
+
+    for lab in labs.LABS.values():
+        assert set(lab.addons) <= set(cluster_parts.ADDONS), lab.id
+
+
+def test_node_manifests_use_only_preloaded_images_or_an_addons():
     preloaded = {node_image._containerd_name(i.ref) for i in cluster_parts.CLUSTER_IMAGES}
     preloaded.add("docker.io/library/debian:bookworm-slim")
+    # kind's storage manifest runs the local-path add-on, whose image cluster_addons.ensure("local-path") loads.
+    preloaded.update(node_image._containerd_name(ref) for ref in cluster_parts.ADDONS["local-path"].images)
     manifests = REPO / "labkit/offline/kind-node/files/kind/manifests"
     for path in manifests.glob("*.yaml"):
         text = path.read_text()

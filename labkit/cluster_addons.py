@@ -1,0 +1,150 @@
+"""The cluster's add-ons (cluster_parts.ADDONS: MetalLB, local-path, Traefik, metrics-server) made to work
+when a lab needs one: `cluster_addons.ensure("metallb")`.
+
+`make cluster` installs every add-on's manifest. On a learner's machine the nodes pull the add-ons' images
+from their registries, and ensure only waits until the workloads are ready. Offline (CI, classrooms) the
+images are built after the node image, so that a cluster, and every lab that needs no add-on, never waits
+for them: ensure waits for the build of that add-on's images (its own lock, locks.addon_build), loads them
+into the nodes with `kind load`, restarts the pods that gave up pulling meanwhile, and waits.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+
+from labkit import cluster, locks, progress
+from labkit import cluster_parts as parts
+from labkit.errors import LabError
+
+METALLB_NS = "metallb-system"
+PULL_FAILURES = {"ErrImagePull", "ImagePullBackOff"}
+
+
+def building(name: str) -> list[str]:
+    """The add-on's images an offline build (`labkit cluster build`) is making now."""
+    return [ref for ref in parts.ADDONS[name].images if locks.holder(locks.addon_build(ref)) is not None]
+
+
+def can_work_now(name: str) -> bool:
+    """ensure(name) would not wait for a build: none is under way, and offline its images exist."""
+    images = parts.ADDONS[name].images
+    return not building(name) and (not cluster.offline_node_image() or all(map(cluster.has_local_image, images)))
+
+
+def ensure(name: str, log=print) -> None:
+    """The add-on `name` working: its images in the nodes (offline: after their build), its workloads ready,
+    and for MetalLB its address pool applied. Idempotent and quick once done (a lab's set-up calls it)."""
+    addon = parts.ADDONS[name]
+    for ref in addon.images:
+        cluster.wait_for_build(locks.addon_build(ref), f"the build of {ref}", log)
+    local = [ref for ref in addon.images if cluster.has_local_image(ref)]
+    if cluster.offline_node_image() and len(local) < len(addon.images):
+        raise LabError(f"This cluster runs the offline node image, and the {name} add-on's images have not been built.",
+                       "run `make cluster-images` (it builds the add-ons after the node image), then rerun.")
+    if local and cluster.on_kind():
+        cluster.load_images(*local, log=log)
+        _restart_failed_pulls(addon, log)
+    for namespace, kind, workload in addon.workloads:
+        progress.wait_until(lambda: _ready(namespace, kind, workload), what=f"{namespace}/{workload} ready",
+                            timeout=180, interval=2,
+                            fix=f"read `kubectl -n {namespace} describe {kind} {workload}`; `make cluster` reinstalls "
+                                "the add-ons.")
+    if name == "metallb":
+        progress.wait_until(_pool_applied, what="MetalLB address pool", timeout=120, interval=2,
+                            fix=f"read `kubectl -n {METALLB_NS} logs deploy/controller`; `make cluster` reinstalls it.")
+
+
+def _apps():
+    from kubernetes import client
+
+    return client.AppsV1Api(cluster.api_client())
+
+
+def _workload(namespace: str, kind: str, name: str):
+    from kubernetes.client.exceptions import ApiException
+
+    apps = _apps()
+    read = apps.read_namespaced_daemon_set if kind == "daemonset" else apps.read_namespaced_deployment
+    try:
+        return read(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _ready(namespace: str, kind: str, name: str) -> tuple[bool, str]:
+    found = _workload(namespace, kind, name)
+    if found is None:
+        return False, f"no {kind} {name} yet"
+    status = found.status
+    if kind == "daemonset":
+        want, have = status.desired_number_scheduled or 0, status.number_ready or 0
+        return bool(want) and have == want, f"{have}/{want} ready"
+    return (status.ready_replicas or 0) >= 1, f"{status.ready_replicas or 0} ready"
+
+
+def _restart_failed_pulls(addon: parts.Addon, log=print) -> None:
+    """Pods created before their image was loaded back off pulling for up to five minutes between tries;
+    deleted, they come back at once (their controller makes new ones) and find the image on the node."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(cluster.api_client())
+    for namespace, kind, name in addon.workloads:
+        found = _workload(namespace, kind, name)
+        if found is None:
+            continue
+        selector = ",".join(f"{k}={v}" for k, v in (found.spec.selector.match_labels or {}).items())
+        for pod in core.list_namespaced_pod(namespace, label_selector=selector).items:
+            waiting = [s.state.waiting.reason for s in pod.status.container_statuses or []
+                       if s.state and s.state.waiting]
+            if PULL_FAILURES & set(waiting):
+                log(f"restarting {namespace}/{pod.metadata.name}: it gave up pulling before its image was loaded")
+                core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
+
+
+# --- MetalLB's address pool -------------------------------------------------------------------------
+def address_pool(docker_network: str = "kind") -> tuple[str, str]:
+    """A range at the top of the kind Docker network's IPv4 subnet, away from the nodes' addresses."""
+    done = subprocess.run(["docker", "network", "inspect", docker_network], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise LabError(f"There is no Docker network {docker_network!r}, which kind creates with the cluster.",
+                       "create the cluster first (`make cluster`).")
+    subnets = [c["Subnet"] for c in json.loads(done.stdout)[0]["IPAM"]["Config"] if ":" not in c.get("Subnet", ":")]
+    net = ipaddress.ip_network(subnets[0])
+    last = net.broadcast_address - 1
+    return str(last - 50), str(last)
+
+
+def metallb_config() -> str:
+    import yaml
+
+    first, last = address_pool()
+    meta = {"namespace": METALLB_NS, "labels": {"app.kubernetes.io/part-of": "containers-course"}}
+    return yaml.safe_dump_all([
+        {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+         "metadata": {"name": "kind-pool", **meta}, "spec": {"addresses": [f"{first}-{last}"]}},
+        {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+         "metadata": {"name": "kind-pool", **meta}, "spec": {"ipAddressPools": ["kind-pool"]}},
+    ])
+
+
+def _pool_applied() -> tuple[bool, str]:
+    """MetalLB's webhook validates the pool, and answers a little after its controller is ready."""
+    try:
+        kubectl("apply", "-f", "-", stdin=metallb_config())
+        return True, "applied"
+    except LabError as err:
+        return False, "webhook not ready" if "webhook" in err.problem else err.problem[-80:]
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    """kubectl against the course cluster (the labs' own kubeconfig, never the learner's current context)."""
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig())}
+    done = subprocess.run([cluster.tool("kubectl"), *args], input=stdin, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise LabError(f"`kubectl {' '.join(args[:3])}` failed: {done.stderr.strip()[-400:]}",
+                       "check the cluster with `labkit cluster status`, then rerun `make cluster`.")
+    return done.stdout
