@@ -232,9 +232,6 @@ def delete(log=print) -> bool:
     return True
 
 
-ADDON_IMAGES = {ref for addon in parts.ADDONS.values() for ref in addon.images}
-
-
 def wait_ready(timeout: float = 600) -> None:
     """Nodes Ready and every kube-system pod ready, with a progress bar."""
     from kubernetes import client
@@ -244,9 +241,7 @@ def wait_ready(timeout: float = 600) -> None:
     def state():
         nodes = core.list_node().items
         ready_nodes = sum(has_condition(n, "Ready") for n in nodes)
-        # An add-on's pods (metrics-server) are not the cluster's: offline they wait for their image's build.
-        pods = [p for p in core.list_namespaced_pod("kube-system").items
-                if not {c.image for c in p.spec.containers} <= ADDON_IMAGES]
+        pods = core.list_namespaced_pod("kube-system").items
         ready_pods = sum(has_condition(p, "Ready") for p in pods)
         done = bool(nodes) and ready_nodes == len(nodes) and bool(pods) and ready_pods == len(pods)
         return done, f"nodes {ready_nodes}/{len(nodes)} ready, system pods {ready_pods}/{len(pods)}"

@@ -1,4 +1,4 @@
-"""The cluster's add-ons (cluster_parts.ADDONS: MetalLB, local-path, Traefik, metrics-server) made to work
+"""The cluster's add-ons (cluster_parts.ADDONS: MetalLB, local-path, Traefik) made to work
 when a lab needs one: `cluster_addons.ensure("metallb")`.
 
 `make cluster` installs every add-on's manifest. On a learner's machine the nodes pull the add-ons' images
@@ -46,14 +46,18 @@ def ensure(name: str, log=print) -> None:
     if local and cluster.on_kind():
         cluster.load_images(*local, log=log)
         _restart_failed_pulls(addon, log)
-    for namespace, kind, workload in addon.workloads:
-        progress.wait_until(lambda: _ready(namespace, kind, workload), what=f"{namespace}/{workload} ready",
-                            timeout=180, interval=2,
-                            fix=f"read `kubectl -n {namespace} describe {kind} {workload}`; `make cluster` reinstalls "
-                                "the add-ons.")
+    for workload in addon.workloads:
+        wait_ready(*workload)
     if name == "metallb":
         progress.wait_until(_pool_applied, what="MetalLB address pool", timeout=120, interval=2,
                             fix=f"read `kubectl -n {METALLB_NS} logs deploy/controller`; `make cluster` reinstalls it.")
+
+
+def wait_ready(namespace: str, kind: str, name: str, timeout: float = 180) -> None:
+    """A Deployment with a ready replica, or a DaemonSet ready on every node it runs on."""
+    progress.wait_until(lambda: _ready(namespace, kind, name), what=f"{namespace}/{name} ready", timeout=timeout,
+                        interval=2, fix=f"read `kubectl -n {namespace} describe {kind} {name}`; `make cluster` "
+                                        "reinstalls the add-ons.")
 
 
 def _apps():

@@ -13,6 +13,12 @@ cloud-provider-kind's) cannot be built from the Go module proxy; Traefik is pure
 Gateway API and Ingress, and is one small Deployment. Its manifest is the course's own
 (manifests/traefik.yaml), from Traefik's reference RBAC.
 
+Offline, metrics-server's image is in the node image, and MetalLB's, local-path's and Traefik's are built after
+it (cluster_parts.ADDONS): `install` applies every manifest and makes work what it can; a lab makes work
+what it needs (cluster_addons.ensure). Not metrics-server too: it registers the aggregated API
+metrics.k8s.io, and while that API has no running backend, deleting a namespace hangs (the namespace
+controller cannot list what it holds): the first cold run that tried failed every clean-up of lab 05.
+
 The other manifests are the projects' own release manifests, pinned: from the Go module cache when the
 offline build has put the module there (no network), else downloaded from the release.
 """
@@ -114,12 +120,13 @@ def install(log=print) -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=gateway_api_crds())
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/gatewayclasses.gateway.networking.k8s.io")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=traefik_manifest())
+    cluster_addons.wait_ready("kube-system", "deployment", "metrics-server", timeout=300)  # in the node image
     for name, addon in parts.ADDONS.items():
         if cluster_addons.can_work_now(name):
             cluster_addons.ensure(name, log=log)
         else:
             log(f"{name}: its images are not built yet ({', '.join(addon.images)}); {addon.needed_by} "
-                "load them into the nodes when they need them")
+                "will load them into the nodes when they start")
 
 
 def metrics_ready() -> tuple[bool, str]:
