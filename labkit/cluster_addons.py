@@ -55,21 +55,21 @@ def ensure(name: str, log=print) -> None:
 
 def wait_ready(namespace: str, kind: str, name: str, timeout: float = 180) -> None:
     """A Deployment with a ready replica, or a DaemonSet ready on every node it runs on."""
-    progress.wait_until(lambda: _ready(namespace, kind, name), what=f"{namespace}/{name} ready", timeout=timeout,
+    apps = _apps()  # one client for every poll
+    progress.wait_until(lambda: _ready(apps, namespace, kind, name), what=f"{namespace}/{name} ready", timeout=timeout,
                         interval=2, fix=f"read `kubectl -n {namespace} describe {kind} {name}`; `make cluster` "
                                         "reinstalls the add-ons.")
 
 
-def _apps():
+def _apps(api=None):
     from kubernetes import client
 
-    return client.AppsV1Api(cluster.api_client())
+    return client.AppsV1Api(api or cluster.api_client())
 
 
-def _workload(namespace: str, kind: str, name: str):
+def _workload(apps, namespace: str, kind: str, name: str):
     from kubernetes.client.exceptions import ApiException
 
-    apps = _apps()
     read = apps.read_namespaced_daemon_set if kind == "daemonset" else apps.read_namespaced_deployment
     try:
         return read(name, namespace)
@@ -79,8 +79,8 @@ def _workload(namespace: str, kind: str, name: str):
         raise
 
 
-def _ready(namespace: str, kind: str, name: str) -> tuple[bool, str]:
-    found = _workload(namespace, kind, name)
+def _ready(apps, namespace: str, kind: str, name: str) -> tuple[bool, str]:
+    found = _workload(apps, namespace, kind, name)
     if found is None:
         return False, f"no {kind} {name} yet"
     status = found.status
@@ -95,9 +95,10 @@ def _restart_failed_pulls(addon: parts.Addon, log=print) -> None:
     deleted, they come back at once (their controller makes new ones) and find the image on the node."""
     from kubernetes import client
 
-    core = client.CoreV1Api(cluster.api_client())
+    api = cluster.api_client()
+    core, apps = client.CoreV1Api(api), _apps(api)
     for namespace, kind, name in addon.workloads:
-        found = _workload(namespace, kind, name)
+        found = _workload(apps, namespace, kind, name)
         if found is None:
             continue
         selector = ",".join(f"{k}={v}" for k, v in (found.spec.selector.match_labels or {}).items())

@@ -154,23 +154,21 @@ def build_all(programs, bin_root: Path, src_root: Path, log=print, fetchers: int
         return outputs, timings
     lock = threading.Lock()
 
-    def fetch_one(program: GoProgram) -> Path:
+    def fetch_one(program: GoProgram, ahead: bool = False) -> Path:
         started = time.monotonic()
         work = fetch(program, src_root)
-        timings[program.name].fetch = time.monotonic() - started
+        spent = time.monotonic() - started
+        if not ahead:  # a program fetched ahead is timed by its own build
+            timings[program.name].fetch = spent
         with lock:
-            log(f"  fetched {program.key} ({timings[program.name].fetch:.0f} s)")
+            log(f"  fetched {program.key}{' ahead' if ahead else ''} ({spent:.0f} s)")
         return work
 
     def prefetch_one(program: GoProgram) -> None:
-        started = time.monotonic()
         try:
-            fetch(program, src_root)
+            fetch_one(program, ahead=True)
         except LabError as err:  # its own build fetches again, and says what failed then
             log(f"  fetching {program.key} ahead failed: {err.problem}")
-            return
-        with lock:
-            log(f"  fetched {program.key} ahead ({time.monotonic() - started:.0f} s)")
 
     def compile_one(program: GoProgram, fetched: Future) -> None:
         work = fetched.result()
