@@ -59,8 +59,8 @@ cluster-images: $(BIN)/labkit
 	$(BIN)/labkit cluster build $(if $(EXPORT),--export $(EXPORT))
 
 # Lab by lab: learner version, solved run keeping its state, nbval's full run over it, nothing left
-# (tests/lab_order.py), one lab after another, the course cluster created while the Docker labs run
-# (tests/run_labs.py). SESSIONS=2: the Docker labs beside the cluster labs, in parallel pytest sessions
+# (tests/lab_order.py), one lab after another, the course cluster created while the Docker labs run,
+# then the cluster's own tests (tests/cluster; the Docker restart last, by itself: tests/run_labs.py). SESSIONS=2: the Docker labs beside the cluster labs, in parallel pytest sessions
 # (SESSIONS=3: two cluster sessions); not the default, since on 2 cores labs failed under the load
 # (docs/instructors.md). LABS=01,05: those labs only.
 SESSIONS ?= 1
@@ -75,10 +75,11 @@ site: $(BIN)/labkit
 serve: $(BIN)/labkit
 	$(BIN)/mkdocs serve
 
+# The cluster's tests by themselves (make test runs them within test-labs).
 test-cluster: cluster
 	$(TEST_ENV) $(BIN)/pytest tests/cluster
 
-test: test-unit test-labs test-cluster site
+test: test-unit test-labs site
 
 bench: setup
 	$(TEST_ENV) $(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

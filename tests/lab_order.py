@@ -9,13 +9,14 @@ an add-on built after the node image last):
 4. the whole solved notebook again, cell by cell, by nbval (labs/*.ipynb) over that state: the
    second run of "twice in a row" and the solved run at once, so no lab is executed a third time;
 5. nothing labelled is left after its cleanup cells (tests/labs/test_rerun.py).
-A plugin and not a conftest hook because nbval's cells live outside tests/, where conftest hooks
-do not reach.
+The cluster's own tests (tests/cluster: context safety, smoke, faults) come after every lab, in file
+order. A plugin and not a conftest hook because nbval's cells live outside tests/, where conftest
+hooks do not reach.
 
 The course cluster is created in the background as soon as the session knows it runs a cluster
-lab, while the Docker labs run; the first cluster lab's test waits for it. `--labs=05,06` keeps only
-those labs' tests (`none`: only the tests that run no lab): `make test-labs` runs several such
-sessions at once (tests/run_labs.py).
+lab or test, while the Docker labs run; the first test that needs it waits for it. `--labs=05,06`
+keeps only those labs' tests (`none`: the tests that run no lab; `cluster`: the cluster's tests):
+`make test-labs` runs several such sessions at once (tests/run_labs.py).
 """
 from __future__ import annotations
 
@@ -50,6 +51,13 @@ def phase_of(item) -> int | None:
     return PHASES["nbval"] if str(item.fspath).endswith(".ipynb") else PHASES.get(getattr(item, "originalname", ""))
 
 
+CLUSTER_TESTS = Path(__file__).resolve().parent / "cluster"
+
+
+def is_cluster_test(item) -> bool:
+    return Path(str(item.fspath)).parent == CLUSTER_TESTS
+
+
 def lab_of(item) -> labs.LabInfo | None:
     """The lab an item runs (one of the phases above), or None (unit tests, even lab-parametrized)."""
     if phase_of(item) is None:
@@ -71,6 +79,7 @@ class LabOrder:
         # One log per session: parallel sessions (tests/run_labs.py) each ask for the cluster.
         self.log = config.workspace_root() / ("cluster-up.log" if only is None else f"cluster-up-{'-'.join(sorted(self.only))}.log")
         self.nbval_labs: set[str] = set()
+        self.cluster_tests: set[str] = set()  # node ids of the tests in tests/cluster
         self.runs: dict[str, tuple[labs.LabInfo, int]] = {}  # item -> the lab it runs, and its phase
         self.started = 0.0
         self.waited: float | None = None
@@ -81,15 +90,17 @@ class LabOrder:
         if self.only is not None:
             def chosen(item):
                 lab = lab_of(item)
-                return lab.id in self.only if lab else "none" in self.only
+                return lab.id in self.only if lab else ("cluster" if is_cluster_test(item) else "none") in self.only
             config.hook.pytest_deselected(items=[item for item in items if not chosen(item)])
             items[:] = [item for item in items if chosen(item)]
         self.runs = {item.nodeid: (lab_of(item), phase_of(item)) for item in items if lab_of(item)}
         order, built = list(labs.LABS), list(cluster_parts.ADDONS)
         position = {item.nodeid: i for i, item in enumerate(items)}
 
-        def key(item):  # items that run no lab first (unit tests), then lab by lab, phase by phase
+        def key(item):  # items that run no lab first, then lab by lab, phase by phase, then the cluster's tests
             lab, phase = self.runs.get(item.nodeid, (None, 0))
+            if is_cluster_test(item):
+                return ((len(built) + 1, 0), 0, position[item.nodeid])
             # A lab that waits for an add-on goes after the labs that need none, and in the order the
             # add-ons are built (cluster_parts.ADDONS): on a new machine they are still being built when
             # the cluster is ready (labkit/provision/node_image.py).
@@ -98,11 +109,12 @@ class LabOrder:
 
         items.sort(key=key)
         self.nbval_labs = {lab.id for lab, phase in self.runs.values() if phase == PHASES["nbval"]}
+        self.cluster_tests = {item.nodeid for item in items if is_cluster_test(item)}
 
     def pytest_collection_finish(self, session):
         if session.config.option.collectonly or self.cluster_up is not None:
             return
-        if any(lab.cluster for lab, _ in self.runs.values()):
+        if self.cluster_tests or any(lab.cluster for lab, _ in self.runs.values()):
             self.log.parent.mkdir(parents=True, exist_ok=True)
             # A learner's own kubeconfig, pointing at another cluster: creating the course cluster must
             # leave it as it was (tests/cluster/test_context_safety.py reads it afterwards).
@@ -116,7 +128,8 @@ class LabOrder:
 
     def pytest_runtest_setup(self, item):
         lab, _ = self.runs.get(item.nodeid, (None, 0))
-        if not (lab and lab.cluster and self.cluster_up is not None):
+        needs_cluster = (lab and lab.cluster) or item.nodeid in self.cluster_tests
+        if not (needs_cluster and self.cluster_up is not None):
             return
         if self.waited is None:
             began = time.monotonic()

@@ -1,4 +1,5 @@
-"""`make test-labs`: the lab tests in parallel pytest sessions, each printing its lines with its name.
+"""`make test-labs`: the lab tests and the cluster's tests in parallel pytest sessions, each printing
+its lines with its name.
 
 A lab spends most of its time waiting (for a container, a rollout, a probe's answer), not computing,
 so labs that share nothing run side by side (measured in docs/instructors.md):
@@ -7,9 +8,13 @@ so labs that share nothing run side by side (measured in docs/instructors.md):
 2. then --sessions sessions at once: the Docker labs in one (they publish the same host ports,
    LabInfo.host_ports), the cluster labs dealt to the others by their last measured seconds, so the
    sessions end together (each cluster lab works in namespaces and with labels of its own); the other
-   tests that run no lab (every lab with no daemon) go to the session with the least to do.
+   tests that run no lab (every lab with no daemon) go to the session with the least to do, and so
+   do the cluster's own tests (tests/cluster), after that session's labs. A test marked
+   `disrupts_cluster` (the API server stopped) runs there only when one session runs cluster labs;
+   with more, it waits for step 3.
    The Docker labs run while the cluster is created (or, on a new machine, built); the first cluster
    session creates it and the others wait for it (`labkit cluster up` holds locks.CLUSTER_UP).
+3. last, alone, the tests marked `last` (a Docker restart: nothing may run beside it).
 Each session orders its labs and phases as lab_order.py says. Arguments after the options go to every
 pytest, e.g. `python tests/run_labs.py --only 01,02 -x`.
 """
@@ -30,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # measured `make test` (.ci/run of 2026-12-03); a lab not listed counts as NEW_LAB.
 LAST_SECONDS = {"01": 108, "02": 129, "03": 225, "04": 237, "05": 261, "06": 692, "07": 278, "08": 317}
 NEW_LAB = 300
+# tests/cluster before the Docker restart (context safety, smoke, API server down): warm .ci/run of 2026-12-04.
+CLUSTER_TESTS = "cluster"
+LAST_SECONDS[CLUSTER_TESTS] = 190
 
 
 def _cost(ids) -> int:
@@ -56,16 +64,33 @@ def sessions(count: int, only: list[str] | None = None) -> dict[str, list[str]]:
     return {name: sorted(group) for name, group in named.items() if group}
 
 
+def with_cluster_tests(dealt: dict[str, list[str]]) -> dict[str, list[str]]:
+    """dealt, with the cluster's tests (after its labs) in the cluster session with the least to do (a
+    session of their own when no cluster lab runs and there is more than one session)."""
+    dealt = {name: list(ids) for name, ids in dealt.items()}
+    hosts = [name for name in dealt if name != "docker"]
+    if not hosts:  # no cluster lab among those asked for
+        dealt["cluster"], hosts = [], ["cluster"]
+    dealt[min(hosts, key=lambda n: _cost(dealt[n]))].append(CLUSTER_TESTS)
+    return dealt
+
+
+def cluster_sessions(dealt: dict[str, list[str]]) -> int:
+    return sum(any(i in labs.LABS and labs.LABS[i].cluster for i in ids) for ids in dealt.values())
+
+
 class Session:
     def __init__(self, name: str, ids: list[str], extra: list[str], what: str = ""):
         self.name, self.ids = name, ids
         basetemp = Path(tempfile.gettempdir()) / "labkit-tests" / name  # pytest's numbered dirs would race
         basetemp.parent.mkdir(parents=True, exist_ok=True)  # pytest makes basetemp itself, not its parent
         self.cmd = [sys.executable, "-m", "pytest", "-v", "--nbval-lax", "-p", "no:cacheprovider",
-                    f"--labs={','.join(ids)}", f"--basetemp={basetemp}", *extra, "tests/labs", "labs/"]
-        lab_ids = [i for i in ids if i != "none"]
+                    f"--labs={','.join(ids)}", f"--basetemp={basetemp}", *extra, "tests/labs", "labs/",
+                    "tests/cluster"]
+        lab_ids = [i for i in ids if i in labs.LABS]
         self.what = what or " + ".join([f"labs {', '.join(lab_ids)}"] * bool(lab_ids)
-                                       + ["tests that run no lab"] * ("none" in ids))
+                                       + ["tests that run no lab"] * ("none" in ids)
+                                       + ["the cluster's tests"] * (CLUSTER_TESTS in ids))
         self.proc: subprocess.Popen | None = None
         self.seconds = 0.0
 
@@ -115,16 +140,21 @@ def main(argv: list[str]) -> int:
     began = time.monotonic()
     first = [Session("alone", ["none"], [*extra, "-m", "alone"], what="the tests that clean up the whole course")]
     run(first)
-    dealt = sessions(opts.sessions, only)
+    dealt = with_cluster_tests(sessions(opts.sessions, only))
     min(dealt.values(), key=_cost).append("none")
-    parallel = [Session(name, ids, [*extra, "-m", "not alone"]) for name, ids in dealt.items()]
+    # With two cluster sessions, stopping the API server in one would fail the other's labs.
+    after = "last" if cluster_sessions(dealt) <= 1 else "last or disrupts_cluster"
+    parallel = [Session(name, ids, [*extra, "-m", f"not alone and not ({after})"]) for name, ids in dealt.items()]
     run(parallel)
+    final = [Session("last", [CLUSTER_TESTS], [*extra, "-m", after], what="the tests nothing may run beside")]
+    run(final)
+    everything = first + parallel + final
     print(f"\n=== lab sessions ({time.monotonic() - began:.0f} s in all; one after another they took "
-          f"{sum(s.seconds for s in first + parallel):.0f} s)")
-    for s in first + parallel:
+          f"{sum(s.seconds for s in everything):.0f} s)")
+    for s in everything:
         verdict = {0: "passed", 5: "no tests"}.get(s.proc.returncode, f"FAILED (exit {s.proc.returncode})")
         print(f"{s.name:>8}: {s.seconds:6.0f} s  {s.what}: {verdict}")
-    return max((s.proc.returncode for s in first + parallel if s.proc.returncode != 5), default=0)
+    return max((s.proc.returncode for s in everything if s.proc.returncode != 5), default=0)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """A learner whose kubeconfig points at another cluster (say, production) must never have a lab act
 there: the labs' kubeconfig holds the course context only, and the toolkit says when kubectl's
-current context is elsewhere."""
+current context is elsewhere.
+
+These tests rewrite the labs' kubeconfig (to another context and back), so no cluster lab may run
+beside them (tests/run_labs.py)."""
 import pytest
 import yaml
 
 from labkit import cluster
 from labkit import cluster_parts as parts
 
+pytestmark = pytest.mark.disrupts_cluster
 PRODUCTION = """apiVersion: v1
 kind: Config
 clusters:
@@ -72,6 +76,7 @@ def test_creating_the_cluster_left_the_learners_kubeconfig_as_it_was():
     assert LEARNER_KUBECONFIG.read_text() == LEARNER_KUBECONFIG_TEXT
 
 
+@pytest.mark.last  # it cleans up the whole course: nothing may run beside it (tests/run_labs.py)
 def test_a_learners_own_namespace_survives_every_cleanup():
     """Cleanup deletes the namespaces the labs labelled, never one of the learner's."""
     import uuid

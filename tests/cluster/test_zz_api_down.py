@@ -3,8 +3,9 @@ manifest moved aside, so the kubelet stops it; nothing changes address): `labkit
 says so instead of "ready", and `labkit cluster up` says it in one sentence with the fix, never a
 urllib3 traceback.
 
-Named to run last in tests/cluster: restarting the API server leaves CoreDNS answering late for a
-while, which failed the smoke test's DNS probe when this ran first."""
+Named to run after the smoke test: restarting the API server leaves CoreDNS answering late for a
+while, which failed the smoke test's DNS probe when this ran first. It may run beside the Docker
+labs, never beside a cluster lab (tests/run_labs.py)."""
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ def labkit(*args, timeout=240) -> subprocess.CompletedProcess:
 
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+pytestmark = pytest.mark.disrupts_cluster
 
 
 def _answers():

@@ -4,7 +4,8 @@ cluster back (kept if its API server answers, recreated if not) in a stated time
 it again. The figures are printed for the docs.
 
 It restarts the Docker daemon, so it runs where the test run started dockerd itself and says so:
-CI (.ci/run) sets LABKIT_TEST_RESTART_DOCKERD=1. Named to run last in tests/cluster."""
+CI (.ci/run) sets LABKIT_TEST_RESTART_DOCKERD=1. Named to run last in tests/cluster; under make test
+it runs after everything else, by itself (tests/run_labs.py)."""
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from labkit import cluster, daemon, progress
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = os.environ.get("LABKIT_TEST_RESTART_DOCKERD") == "1"
+pytestmark = pytest.mark.last
 REPAIR_BUDGET = 600  # seconds; a warm recreate takes two or three minutes on 2 cores
 
 

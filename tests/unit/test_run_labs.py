@@ -34,3 +34,18 @@ def test_only_the_labs_asked_for():
     split = run_labs.sessions(2, ["01", "05", "02"])
     assert split == {"docker": ["01", "02"], "cluster": ["05"]}
     assert run_labs.sessions(1, ["05", "01"]) == {"s1": ["01", "05"]}
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_the_clusters_own_tests_run_once_after_the_labs_of_a_cluster_session(count):
+    dealt = run_labs.with_cluster_tests(run_labs.sessions(count))
+    holders = [name for name, ids in dealt.items() if run_labs.CLUSTER_TESTS in ids]
+    assert len(holders) == 1 and holders[0] != "docker"
+    assert any(labs.LABS[i].cluster for i in dealt[holders[0]] if i in labs.LABS)
+    assert run_labs.cluster_sessions(dealt) == max(1, count - 1)
+
+
+def test_with_no_cluster_lab_the_clusters_tests_still_run_in_a_session_of_their_own():
+    assert run_labs.with_cluster_tests(run_labs.sessions(2, ["01", "02"])) == {
+        "docker": ["01", "02"], "cluster": [run_labs.CLUSTER_TESTS]}
+    assert run_labs.with_cluster_tests(run_labs.sessions(1, ["01"])) == {"s1": ["01", run_labs.CLUSTER_TESTS]}
