@@ -232,8 +232,15 @@ def delete(log=print) -> bool:
     return True
 
 
+def _addon_pod(pod) -> bool:
+    """A pod of an add-on's workload (metrics-server's, in kube-system): offline its image may still be
+    building, and a lab that needs the add-on waits for it (cluster_addons.ensure), not the cluster."""
+    return any(pod.metadata.namespace == ns and pod.metadata.name.startswith(f"{name}-")
+               for addon in parts.ADDONS.values() for ns, _, name in addon.workloads)
+
+
 def wait_ready(timeout: float = 600) -> None:
-    """Nodes Ready and every kube-system pod ready, with a progress bar."""
+    """Nodes Ready and every kube-system pod ready (but the add-ons'), with a progress bar."""
     from kubernetes import client
 
     core = client.CoreV1Api(api_client())
@@ -241,7 +248,7 @@ def wait_ready(timeout: float = 600) -> None:
     def state():
         nodes = core.list_node().items
         ready_nodes = sum(has_condition(n, "Ready") for n in nodes)
-        pods = core.list_namespaced_pod("kube-system").items
+        pods = [p for p in core.list_namespaced_pod("kube-system").items if not _addon_pod(p)]
         ready_pods = sum(has_condition(p, "Ready") for p in pods)
         done = bool(nodes) and ready_nodes == len(nodes) and bool(pods) and ready_pods == len(pods)
         return done, f"nodes {ready_nodes}/{len(nodes)} ready, system pods {ready_pods}/{len(pods)}"

@@ -1,11 +1,17 @@
-"""The cluster's add-ons (cluster_parts.ADDONS: MetalLB, local-path, Traefik) made to work
-when a lab needs one: `cluster_addons.ensure("metallb")`.
+"""The cluster's add-ons (cluster_parts.ADDONS: MetalLB, local-path, metrics-server, Traefik) made to
+work when a lab needs one: `cluster_addons.ensure("metallb")`.
 
 `make cluster` installs every add-on's manifest. On a learner's machine the nodes pull the add-ons' images
 from their registries, and ensure only waits until the workloads are ready. Offline (CI, classrooms) the
 images are built after the node image, so that a cluster, and every lab that needs no add-on, never waits
 for them: ensure waits for the build of that add-on's images (its own lock, locks.addon_build), loads them
 into the nodes with `kind load`, restarts the pods that gave up pulling meanwhile, and waits.
+
+Two add-ons need a step once they run: MetalLB its address pool, and metrics-server the registration of
+its aggregated API (METRICS_API). That registration waits for the pod because while a registered API has
+no backend the namespace controller cannot list what a namespace holds, and every namespace deletion
+(every cluster lab's clean-up) hangs: the first cold run with metrics-server built after the node image
+failed every clean-up of lab 05.
 """
 from __future__ import annotations
 
@@ -20,6 +26,14 @@ from labkit.errors import LabError
 
 METALLB_NS = "metallb-system"
 PULL_FAILURES = {"ErrImagePull", "ImagePullBackOff"}
+# metrics-server's APIService, as its release manifest has it (provision/addons.install checks that it
+# still does, and applies the rest of that manifest).
+METRICS_API = {
+    "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+    "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": {"k8s-app": "metrics-server"}},
+    "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
+             "insecureSkipTLSVerify": True, "service": {"name": "metrics-server", "namespace": "kube-system"}},
+}
 
 
 def building(name: str) -> list[str]:
@@ -51,6 +65,8 @@ def ensure(name: str, log=print) -> None:
     if name == "metallb":
         progress.wait_until(_pool_applied, what="MetalLB address pool", timeout=120, interval=2,
                             fix=f"read `kubectl -n {METALLB_NS} logs deploy/controller`; `make cluster` reinstalls it.")
+    if name == "metrics-server":
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(METRICS_API))
 
 
 def wait_ready(namespace: str, kind: str, name: str, timeout: float = 180) -> None:

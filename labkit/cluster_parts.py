@@ -85,11 +85,6 @@ PROGRAMS: tuple[GoProgram, ...] = (
                for p in ("ipam/host-local", "main/loopback", "main/ptp", "meta/portmap")},
               ldflags="-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion="
                       + CNI_PLUGINS_VERSION),
-    # In the node image, not an add-on: it registers the aggregated API metrics.k8s.io, and while that API has
-    # no running backend the namespace controller cannot list what a namespace holds, so deleting any
-    # namespace (every cluster lab's clean-up) hangs until it runs.
-    GoProgram("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
-              {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"}, ldflags="-s -w"),
     # NetworkPolicy for the offline node image: kube-router's firewall alone, as k3s embeds it.
     GoProgram("kube-router", "github.com/cloudnativelabs/kube-router/v2", KUBE_ROUTER_VERSION,
               {"kube-router": "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"},
@@ -100,13 +95,16 @@ PROGRAMS: tuple[GoProgram, ...] = (
 # Add-ons a lab needs on top of what every node preloads, built after the node image (so a cluster, and
 # every lab that needs none of them, never waits for them) and loaded into the nodes by `kind load`
 # (cluster_addons.ensure). Built in this order, the order the labs first need them: MetalLB (lab 06),
-# local-path (lab 08), Traefik (lab 07, run after 08 in make test).
+# local-path (lab 08), metrics-server (the smoke test, lab 10), Traefik (lab 07, run after 08 in make test;
+# the longest build, so last).
 ADDON_PROGRAMS: tuple[GoProgram, ...] = (
     GoProgram("metallb", "go.universe.tf/metallb", METALLB_VERSION,
               {"controller": "go.universe.tf/metallb/controller", "speaker": "go.universe.tf/metallb/speaker"},
               ldflags="-s -w"),
     GoProgram("local-path-provisioner", "github.com/rancher/local-path-provisioner", LOCAL_PATH_VERSION,
               {"local-path-provisioner": "github.com/rancher/local-path-provisioner"}, ldflags="-s -w"),
+    GoProgram("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
+              {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"}, ldflags="-s -w"),
     # Traefik's go.mod replaces three modules with its own forks: a program built as a dependency must say so itself.
     GoProgram("traefik", "github.com/traefik/traefik/v3", TRAEFIK_VERSION,
               {"traefik": "github.com/traefik/traefik/v3/cmd/traefik"},
@@ -141,8 +139,6 @@ CLUSTER_IMAGES: tuple[ClusterImage, ...] = (
     ClusterImage(f"{_REG}/kube-proxy:{K8S_VERSION}", ("kube-proxy",), packages=("iptables", "conntrack", "nftables")),
     ClusterImage(f"{_REG}/etcd:{ETCD_VERSION.lstrip('v')}-0", ("etcd", "etcdctl")),
     ClusterImage(f"{_REG}/coredns/coredns:{COREDNS_VERSION}", ("coredns",), "/", "/coredns"),
-    ClusterImage(f"{_REG}/metrics-server/metrics-server:{METRICS_SERVER_VERSION}", ("metrics-server",), "/",
-                 "/metrics-server"),
     ClusterImage(f"docker.io/cloudnativelabs/kube-router:{KUBE_ROUTER_VERSION}", ("kube-router",),
                  packages=("iptables", "ipset", "conntrack")),
     # The offline node's pod network: routes between nodes' pod ranges (see default-cni.yaml).
@@ -151,10 +147,12 @@ CLUSTER_IMAGES: tuple[ClusterImage, ...] = (
 
 METALLB_IMAGES = (f"quay.io/metallb/controller:{METALLB_VERSION}", f"quay.io/metallb/speaker:{METALLB_VERSION}")
 LOCAL_PATH_IMAGE = f"docker.io/rancher/local-path-provisioner:{LOCAL_PATH_VERSION}"
+METRICS_SERVER_IMAGE = f"{_REG}/metrics-server/metrics-server:{METRICS_SERVER_VERSION}"
 ADDON_IMAGES: tuple[ClusterImage, ...] = (
     ClusterImage(METALLB_IMAGES[0], ("controller",), "/", "/controller"),
     ClusterImage(METALLB_IMAGES[1], ("speaker",), "/", "/speaker"),
     ClusterImage(LOCAL_PATH_IMAGE, ("local-path-provisioner",)),
+    ClusterImage(METRICS_SERVER_IMAGE, ("metrics-server",), "/", "/metrics-server"),
     ClusterImage(TRAEFIK_IMAGE, ("traefik",), "/", "/traefik"),
 )
 
@@ -176,5 +174,9 @@ ADDONS: dict[str, Addon] = {a.name: a for a in (
     # kind's own node image ships the provisioner under this name; the offline one from default-storage.yaml.
     Addon("local-path", (LOCAL_PATH_IMAGE,), (("local-path-storage", "deployment", "local-path-provisioner"),),
           "lab 08"),
+    # Its aggregated API (metrics.k8s.io) is registered only once it runs (cluster_addons.METRICS_API): a
+    # registered API with no backend makes every namespace deletion hang.
+    Addon("metrics-server", (METRICS_SERVER_IMAGE,), (("kube-system", "deployment", "metrics-server"),),
+          "the smoke test and lab 10"),
     Addon("traefik", (TRAEFIK_IMAGE,), (("traefik", "deployment", "traefik"),), "lab 07"),
 )}

@@ -80,6 +80,7 @@ class LabOrder:
         self.log = config.workspace_root() / ("cluster-up.log" if only is None else f"cluster-up-{'-'.join(sorted(self.only))}.log")
         self.nbval_labs: set[str] = set()
         self.cluster_tests: set[str] = set()  # node ids of the tests in tests/cluster
+        self.makes_cluster = False
         self.runs: dict[str, tuple[labs.LabInfo, int]] = {}  # item -> the lab it runs, and its phase
         self.started = 0.0
         self.waited: float | None = None
@@ -110,11 +111,15 @@ class LabOrder:
         items.sort(key=key)
         self.nbval_labs = {lab.id for lab, phase in self.runs.values() if phase == PHASES["nbval"]}
         self.cluster_tests = {item.nodeid for item in items if is_cluster_test(item)}
+        # The tests marked `last` run after a session that made the cluster (run_labs.py): they need not ask
+        # for it again (a reused cluster's `cluster up` still reloads every add-on, ~30 s).
+        self.makes_cluster = any(lab.cluster for lab, _ in self.runs.values()) or any(
+            is_cluster_test(item) and not item.get_closest_marker("last") for item in items)
 
     def pytest_collection_finish(self, session):
         if session.config.option.collectonly or self.cluster_up is not None:
             return
-        if self.cluster_tests or any(lab.cluster for lab, _ in self.runs.values()):
+        if self.makes_cluster:
             self.log.parent.mkdir(parents=True, exist_ok=True)
             # A learner's own kubeconfig, pointing at another cluster: creating the course cluster must
             # leave it as it was (tests/cluster/test_context_safety.py reads it afterwards).

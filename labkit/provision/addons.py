@@ -13,11 +13,10 @@ cloud-provider-kind's) cannot be built from the Go module proxy; Traefik is pure
 Gateway API and Ingress, and is one small Deployment. Its manifest is the course's own
 (manifests/traefik.yaml), from Traefik's reference RBAC.
 
-Offline, metrics-server's image is in the node image, and MetalLB's, local-path's and Traefik's are built after
-it (cluster_parts.ADDONS): `install` applies every manifest and makes work what it can; a lab makes work
-what it needs (cluster_addons.ensure). Not metrics-server too: it registers the aggregated API
-metrics.k8s.io, and while that API has no running backend, deleting a namespace hangs (the namespace
-controller cannot list what it holds): the first cold run that tried failed every clean-up of lab 05.
+Offline, MetalLB's, local-path's, metrics-server's and Traefik's images are built after the node image
+(cluster_parts.ADDONS): `install` applies every manifest and makes work what it can; a lab makes work
+what it needs (cluster_addons.ensure). metrics-server's APIService is left to ensure, which applies it
+once metrics-server runs (why: cluster_addons).
 
 The other manifests are the projects' own release manifests, pinned: from the Go module cache when the
 offline build has put the module there (no network), else downloaded from the release.
@@ -107,20 +106,30 @@ def with_insecure_kubelet_tls(manifest: str) -> str:
     return yaml.safe_dump_all(docs)
 
 
+def without_metrics_api(manifest: str) -> str:
+    """metrics-server's release manifest without its APIService, which cluster_addons.ensure registers once
+    metrics-server runs; that APIService must be the one cluster_addons keeps (METRICS_API)."""
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    api = [d for d in docs if d.get("kind") == "APIService"]
+    if api != [cluster_addons.METRICS_API]:
+        raise LabError(f"metrics-server {parts.METRICS_SERVER_VERSION}'s release manifest registers a different API "
+                       "than the course expects.", "update cluster_addons.METRICS_API to the manifest's APIService.")
+    return yaml.safe_dump_all([d for d in docs if d.get("kind") != "APIService"])
+
+
 def install(log=print) -> None:
     """Install (or update in place) every add-on's manifest, and make work those whose images are at hand
     (all of them on a learner's machine). Offline, an add-on still building is made to work by the lab
     that needs it (cluster_addons.ensure), so a new cluster waits for none of them. Idempotent."""
     log(f"metrics-server {parts.METRICS_SERVER_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-            stdin=with_insecure_kubelet_tls(metrics_server_manifest()))
+            stdin=without_metrics_api(with_insecure_kubelet_tls(metrics_server_manifest())))
     log(f"MetalLB {parts.METALLB_VERSION} (layer 2, addresses from the kind network)")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=metallb_manifest())
     log(f"Gateway API {parts.GATEWAY_API_VERSION} (standard channel) and Traefik {parts.TRAEFIK_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=gateway_api_crds())
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/gatewayclasses.gateway.networking.k8s.io")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=traefik_manifest())
-    cluster_addons.wait_ready("kube-system", "deployment", "metrics-server", timeout=300)  # in the node image
     for name, addon in parts.ADDONS.items():
         if cluster_addons.can_work_now(name):
             cluster_addons.ensure(name, log=log)

@@ -168,6 +168,7 @@ def test_pvc_binds_and_keeps_data(api):
 
 
 def test_metrics_server_reports_pod_metrics(api):
+    cluster_addons.ensure("metrics-server")  # registers metrics.k8s.io once metrics-server runs
     progress.wait_until(addons.metrics_ready, what="node metrics", timeout=180, interval=5)
     custom = client.CustomObjectsApi(api)
 

@@ -4,10 +4,13 @@ import importlib.machinery
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 import yaml
 
-from labkit import cluster_parts, errors
+from labkit import cluster, cluster_addons, cluster_parts, errors
+from labkit.errors import LabError
 from labkit.provision import addons, gobuild, node_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +121,28 @@ def test_metrics_server_gets_insecure_kubelet_tls_once():
     twice = addons.with_insecure_kubelet_tls(once)
     args = list(yaml.safe_load_all(twice))[1]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args == ["--secure-port=10250", "--kubelet-insecure-tls"]
+
+
+def test_metrics_api_is_left_out_of_the_manifest_only_while_it_is_the_expected_one():
+    """install applies metrics-server's manifest without its APIService (cluster_addons.ensure registers it once
+    metrics-server runs); a release that registers another API must be noticed, not silently dropped."""
+    deployment = {"kind": "Deployment", "metadata": {"name": "metrics-server"}}
+    kept = list(yaml.safe_load_all(addons.without_metrics_api(
+        yaml.safe_dump_all([deployment, cluster_addons.METRICS_API]))))
+    assert kept == [deployment]
+    other = {**cluster_addons.METRICS_API, "spec": {**cluster_addons.METRICS_API["spec"], "version": "v1"}}
+    with pytest.raises(LabError, match="different API"):
+        addons.without_metrics_api(yaml.safe_dump_all([deployment, other]))
+
+
+def test_readiness_skips_only_the_add_ons_pods(monkeypatch):
+    """A new offline cluster is ready before metrics-server's image is built (its pod waits for ensure)."""
+    def pod(name, namespace="kube-system"):
+        return SimpleNamespace(metadata=SimpleNamespace(name=name, namespace=namespace))
+
+    assert cluster._addon_pod(pod("metrics-server-6d9f5b7c-x2x4k"))
+    assert not cluster._addon_pod(pod("coredns-7db6d8ff4d-abcde"))
+    assert not cluster._addon_pod(pod("metrics-server-6d9f5b7c-x2x4k", namespace="lab-10"))
 
 
 def _runc_wrapper():
