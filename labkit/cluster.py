@@ -36,8 +36,8 @@ class ClusterBroken(LabError):
 BROKEN_FIX = ("run `make cluster-repair`: it starts node containers a Docker restart stopped and keeps the cluster "
               "if it then answers; otherwise it recreates it (a few minutes with the node image present; your "
               "notebooks are kept, and rerunning a lab's cells makes its objects again). After a Docker or "
-              "machine restart kind's nodes can come back with other addresses, which their etcd and "
-              "certificates do not accept: that is when it recreates.")
+              "machine restart kind's nodes can come back with other addresses; the node images rewrite "
+              "them where Kubernetes keeps them, and when that is not enough the repair recreates.")
 
 
 # --- tools --------------------------------------------------------------------------------------
@@ -201,6 +201,7 @@ def repair(log=print) -> str:
             _start_stopped_nodes(log)
             kubeconfig(refresh=True)
             progress.wait_until(_api_answers, what="an answer from the cluster's API server", timeout=60, interval=3)
+            _wait_kubelets_renewed(timeout=120)
             wait_ready(timeout=120)
             return "answers: kept"
         except LabError as err:
@@ -220,6 +221,33 @@ def _start_stopped_nodes(log=print) -> None:
     for node in stopped:
         log(f"starting node container {node.name} ({node.status})")
         node.start()
+
+
+def _wait_kubelets_renewed(timeout: float) -> None:
+    """Every node's kubelet has renewed its lease since its container last started. A node's Ready
+    condition lags by up to 40 s (the controller marks it NotReady only then), so right after a
+    restart it still says Ready for a kubelet that cannot reach the API server; the lease is the
+    kubelet's own heartbeat (renewed every 10 s), newer than the start only if it got through."""
+    from kubernetes import client
+
+    from labkit import daemon
+
+    nodes = daemon.client().containers.list(filters={"label": f"io.x-k8s.kind.cluster={parts.CLUSTER_NAME}"})
+    started = {n.name: daemon.parse_time(n.attrs["State"]["StartedAt"]) for n in nodes}
+    leases = client.CoordinationV1Api(api_client())
+
+    def state():
+        try:
+            items = leases.list_namespaced_lease("kube-node-lease", _request_timeout=5).items
+        except Exception as exc:  # a control plane that just started can drop a request: ask again
+            return False, f"the API server does not answer: {why_unreachable(exc)}"
+        renewed = {lease.metadata.name: lease.spec.renew_time for lease in items}
+        behind = sorted(name for name, at in started.items() if not renewed.get(name) or renewed[name] < at)
+        return not behind, f"{len(started) - len(behind)}/{len(started)} kubelets back" + (
+            f" (not yet: {', '.join(behind)})" if behind else "")
+
+    progress.wait_until(state, what="every node's kubelet to report since its restart", timeout=timeout, interval=2,
+                        fix="`docker exec <node> journalctl -u kubelet` shows why a kubelet cannot reach the API server.")
 
 
 def delete(log=print) -> bool:

@@ -214,10 +214,17 @@ def wait_stalled(lab, name: str = APP, timeout: float = 90) -> None:
         cond = next((c for c in dep.status.conditions or [] if c.type == "Progressing"), None)
         if cond is not None and cond.reason == "ProgressDeadlineExceeded":
             return True, cond.message
+        deadline = dep.spec.progress_deadline_seconds
+        if deadline is not None and deadline > timeout:  # waiting cannot help: say so now, not after the wait
+            return (f"set to give up only after {deadline} s (progressDeadlineSeconds"
+                    + (", the default" if deadline == 600 else "") + f"), longer than this {timeout:.0f} s wait"), \
+                cond.reason if cond else "no condition yet"
         return False, cond.reason if cond else "no condition yet"
 
     said = progress.wait_until(probe, f"deployment {name}'s rollout to pass its progress deadline", timeout=timeout,
-                               fix=f"`kubectl -n $NS describe deployment {name}`: is progressDeadlineSeconds set?")
+                               fix=f"`kubectl -n $NS describe deployment {name}`: is progressDeadlineSeconds set?",
+                               abort_fix="set `progressDeadlineSeconds: 30` in deployment.yaml (exercise 2), apply it, "
+                                         "then rerun this exercise's cells from the `set image` one.")
     print(f"Progressing=False, ProgressDeadlineExceeded: {said}")
 
 
