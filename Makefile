@@ -59,11 +59,12 @@ cluster-images: $(BIN)/labkit
 	$(BIN)/labkit cluster build $(if $(EXPORT),--export $(EXPORT))
 
 # Lab by lab: learner version, solved run keeping its state, nbval's full run over it, nothing left
-# (tests/lab_order.py), one lab after another, the course cluster created while the Docker labs run,
-# then the cluster's own tests (tests/cluster; the Docker restart last, by itself: tests/run_labs.py). SESSIONS=2: the Docker labs beside the cluster labs, in parallel pytest sessions
-# (SESSIONS=3: two cluster sessions); not the default, since on 2 cores labs failed under the load
-# (docs/instructors.md). LABS=01,05: those labs only.
-SESSIONS ?= 1
+# (tests/lab_order.py), in two parallel pytest sessions: the Docker labs in the first while the course
+# cluster is created, the cluster labs dealt to both so they end together, then the cluster's own
+# tests (tests/cluster; the Docker restart last, by itself: tests/run_labs.py). SESSIONS=1: one lab
+# after another (half as fast, docs/instructors.md); SESSIONS=3 overloads 2 cores. LABS=01,05: those
+# labs only.
+SESSIONS ?= 2
 LABS ?=
 test-labs: setup
 	$(TEST_ENV) $(BIN)/python tests/run_labs.py --sessions $(SESSIONS) $(if $(LABS),--only $(LABS))

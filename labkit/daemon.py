@@ -148,3 +148,24 @@ def had_event(ctr, action: str) -> bool:
         return any(True for _ in events)
     finally:
         events.close()
+
+
+def kernel_log(image: str, labels: dict[str, str]) -> str | None:
+    """The kernel's log, read by a short-lived container of `image` (labelled `labels`) allowed to read
+    it (CAP_SYSLOG): the notebook's own user usually may not (kernel.dmesg_restrict), and with Docker
+    Desktop the kernel is the VM's. None when it cannot be read."""
+    import docker.errors
+
+    try:
+        out = client().containers.run(image, ["dmesg"], cap_add=["SYSLOG"], network_disabled=True,
+                                      labels=labels, remove=True, stdout=True, stderr=False)
+    except docker.errors.DockerException:
+        return None
+    return out.decode(errors="replace")
+
+
+def kernel_oom_killed(log: str, container_id: str) -> bool:
+    """The kernel log records an OOM kill inside this container's memory cgroup: its `oom-kill:` line
+    names the cgroup (/docker/<id> with cgroupfs, docker-<id>.scope with systemd)."""
+    return any("oom-kill:" in line and container_id in line for line in log.splitlines())
+

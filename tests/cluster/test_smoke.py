@@ -5,7 +5,6 @@ a Gateway API route through Traefik answers.
 Runs against the cluster `make cluster` created, in a namespace of its own (labelled as the
 course's, deleted at the end). Needs the image python:3.11-slim-bookworm locally (loaded into kind).
 """
-import time
 import uuid
 
 import pytest
@@ -76,7 +75,7 @@ def _web(api, replicas=4):
     return core.list_namespaced_pod(NS, label_selector="app=web").items
 
 
-def _run_client(api, script: str, labels=None, timeout=120) -> tuple[str, str]:
+def _run_client(api, script: str, labels=None, timeout=240) -> tuple[str, str]:
     """Run a Python script in a throwaway pod; return (phase, logs)."""
     core = client.CoreV1Api(api)
     name = f"client-{uuid.uuid4().hex[:6]}"
@@ -93,17 +92,28 @@ def _run_client(api, script: str, labels=None, timeout=120) -> tuple[str, str]:
     return phase, core.read_namespaced_pod_log(name, NS)
 
 
+# CoreDNS and kube-router learn of a new Service or policy from their watches; after the API server
+# restarted (tests/cluster/test_zz_api_down.py, a learner's repaired cluster) client-go reconnects them
+# with a backoff of up to a minute, so the probes retry for that long before they count a failure.
 FETCH = ("import socket, sys, time, urllib.request\n"
-         "print('dns', socket.gethostbyname('web.{ns}.svc.cluster.local'))\n"
+         "deadline = time.time() + 60\n"
+         "while True:\n"
+         "    try:\n"
+         "        print('dns', socket.gethostbyname('web.{ns}.svc.cluster.local'))\n"
+         "        break\n"
+         "    except OSError:\n"
+         "        if time.time() > deadline:\n"
+         "            raise\n"
+         "        time.sleep(1)\n"
          "deadline = time.time() + {settle}\n"
-         "while True:  # a policy reaches every node's firewall a moment after a new pod starts\n"
+         "while True:  # a policy reaches every node's firewall a moment after it or a new pod appears\n"
          "    seen, failed = set(), []\n"
          "    for _ in range({n}):\n"
          "        try:\n"
          "            seen.add(urllib.request.urlopen('http://web.{ns}', timeout={t}).read().decode())\n"
          "        except OSError as exc:\n"
          "            failed.append(str(exc))\n"
-         "    if not failed or time.time() > deadline:\n"
+         "    if not {unsettled} or time.time() > deadline:\n"
          "        break\n"
          "    time.sleep(1)\n"
          "print('backends', ' '.join(sorted(seen)))\n"
@@ -123,7 +133,7 @@ def test_cluster_is_real(api):
     assert {p.spec.node_name for p in pods} == workers
 
     # The Service routes to several pods, and cluster DNS resolves its name.
-    phase, logs = _run_client(api, FETCH.format(ns=NS, n=30, t=5, settle=0))
+    phase, logs = _run_client(api, FETCH.format(ns=NS, n=30, t=5, settle=60, unsettled="failed"))
     assert phase == "Succeeded", logs
     service_ip = core.read_namespaced_service("web", NS).spec.cluster_ip
     assert f"dns {service_ip}" in logs
@@ -138,14 +148,16 @@ def test_cluster_is_real(api):
             pod_selector=client.V1LabelSelector(match_labels={"app": "web"}), policy_types=["Ingress"],
             ingress=[client.V1NetworkPolicyIngressRule(_from=[client.V1NetworkPolicyPeer(
                 pod_selector=client.V1LabelSelector(match_labels={"role": "allowed"}))])])))
-    time.sleep(3)  # the policy engine picks it up from its watch
-    phase, logs = _run_client(api, FETCH.format(ns=NS, n=3, t=2, settle=0))
+    # The policy engine picks it up from its watch, within seconds (up to a minute just after the
+    # API server restarted): the client retries until every request is blocked.
+    phase, logs = _run_client(api, FETCH.format(ns=NS, n=3, t=2, settle=60, unsettled="seen"))
     # kindnet drops the packets (a time-out), kube-router rejects them (refused): both block.
     assert phase == "Failed" and "failed 3 " in logs and "backends \n" in logs, logs
-    phase, logs = _run_client(api, FETCH.format(ns=NS, n=10, t=5, settle=30), labels={"role": "allowed"})
+    phase, logs = _run_client(api, FETCH.format(ns=NS, n=10, t=5, settle=60, unsettled="failed"), labels={"role": "allowed"})
     assert phase == "Succeeded", logs
 
 
+@pytest.mark.addons("local-path")
 def test_pvc_binds_and_keeps_data(api):
     cluster_addons.ensure("local-path")
     core = client.CoreV1Api(api)
@@ -167,6 +179,7 @@ def test_pvc_binds_and_keeps_data(api):
     assert core.read_namespaced_pod_log("writer", NS).strip() == "kept"
 
 
+@pytest.mark.addons("metrics-server")
 def test_metrics_server_reports_pod_metrics(api):
     cluster_addons.ensure("metrics-server")  # registers metrics.k8s.io once metrics-server runs
     progress.wait_until(addons.metrics_ready, what="node metrics", timeout=180, interval=5)
@@ -179,6 +192,7 @@ def test_metrics_server_reports_pod_metrics(api):
     progress.wait_until(pod_metrics, what="pod metrics", timeout=180, interval=5)
 
 
+@pytest.mark.addons("metallb")
 def test_load_balancer_service_gets_a_reachable_address(api):
     cluster_addons.ensure("metallb")
     core = client.CoreV1Api(api)
@@ -208,6 +222,7 @@ def _reachable(ip: str) -> bool:
         return False
 
 
+@pytest.mark.addons("metallb", "traefik")
 def test_gateway_api_routes_through_traefik_from_the_host(api):
     """The Traefik add-on: a Gateway of class traefik gets Programmed with the LoadBalancer address of
     Traefik's Service, and an HTTPRoute's host reaches the Service's pods from the host."""

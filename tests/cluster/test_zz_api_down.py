@@ -3,9 +3,11 @@ manifest moved aside, so the kubelet stops it; nothing changes address): `labkit
 says so instead of "ready", and `labkit cluster up` says it in one sentence with the fix, never a
 urllib3 traceback.
 
-Named to run after the smoke test: restarting the API server leaves CoreDNS answering late for a
-while, which failed the smoke test's DNS probe when this ran first. It may run beside the Docker
-labs, never beside a cluster lab (tests/run_labs.py)."""
+After the API server restarts, CoreDNS, kube-proxy and kube-router reconnect their watches with
+client-go's backoff, up to a minute: a Service or NetworkPolicy made meanwhile resolves or applies
+late, so the smoke test's probes, which may run after this (tests/lab_order.py runs the tests that
+need no add-on first), retry for a minute. It may run beside the Docker labs, never beside a
+cluster lab (tests/run_labs.py)."""
 import subprocess
 import sys
 

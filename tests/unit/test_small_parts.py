@@ -1,7 +1,7 @@
 from pathlib import Path
 from types import SimpleNamespace
 
-from labkit import cleanup, labs, ownership
+from labkit import cleanup, daemon, labs, ownership
 from labkit.labs.lab02 import dockerfile_instructions
 from labkit.wheels import pinned
 
@@ -57,3 +57,18 @@ def test_the_site_lists_every_registered_lab_once():
     config = {"nav": [{"Home": "index.md"}, {"Labs": []}]}
     assert site.on_config(config)["nav"][1]["Labs"] == site.lab_pages()
     assert site.on_page_markdown(f"x\n{site.TABLE_MARK}\ny", None, None, None) == f"x\n{table}\ny"
+
+
+OOM_LOG = """[18591.594765] Memory cgroup stats for /docker/{id}:
+[18591.594856] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset={id},mems_allowed=0,oom_memcg=/docker/{id},task_memcg=/docker/{id},task=python,pid=17056,uid=0
+[18591.594867] Memory cgroup out of memory: Killed process 17056 (python) total-vm:276012kB, anon-rss:64896kB
+"""
+
+
+def test_the_kernel_log_names_the_oom_killed_container():
+    ours, other = "9c56d3ab" * 8, "f" * 64
+    assert daemon.kernel_oom_killed(OOM_LOG.format(id=ours), ours)
+    assert not daemon.kernel_oom_killed(OOM_LOG.format(id=other), ours)
+    # systemd's cgroup driver names the scope, with the same id in it
+    assert daemon.kernel_oom_killed(OOM_LOG.format(id=ours).replace(f"/docker/{ours}", f"/system.slice/docker-{ours}.scope"), ours)
+    assert not daemon.kernel_oom_killed(f"[1.0] Memory cgroup stats for /docker/{ours}:\n", ours)
