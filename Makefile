@@ -59,11 +59,11 @@ cluster-images: $(BIN)/labkit
 	$(BIN)/labkit cluster build $(if $(EXPORT),--export $(EXPORT))
 
 # Lab by lab: learner version, solved run keeping its state, nbval's full run over it, nothing left
-# (tests/lab_order.py), in two parallel pytest sessions: the Docker labs in the first while the course
-# cluster is created, the cluster labs dealt to both so they end together, then the cluster's own
-# tests (tests/cluster; the Docker restart last, by itself: tests/run_labs.py). SESSIONS=1: one lab
-# after another (half as fast, docs/instructors.md); SESSIONS=3 overloads 2 cores. LABS=01,05: those
-# labs only.
+# (tests/lab_order.py). Each lab, and the cluster's own tests, is a unit of work (one pytest process);
+# two run at once, the next starting as one ends: the Docker labs while the course cluster is created,
+# then first the units whose add-ons are built; labs publishing the same host port never together, the
+# Docker restart last, by itself (tests/run_labs.py). SESSIONS=1: one after another (docs/instructors.md);
+# SESSIONS=3 overloads 2 cores. LABS=01,05: those labs only.
 SESSIONS ?= 2
 LABS ?=
 test-labs: setup

@@ -1,4 +1,4 @@
-"""The cluster's add-ons (cluster_parts.ADDONS: MetalLB, local-path, metrics-server, Traefik) made to
+"""The cluster's add-ons (cluster_parts.ADDONS: MetalLB, local-path, Traefik, metrics-server) made to
 work when a lab needs one: `cluster_addons.ensure("metallb")`.
 
 `make cluster` installs every add-on's manifest. On a learner's machine the nodes pull the add-ons' images

@@ -94,17 +94,17 @@ PROGRAMS: tuple[GoProgram, ...] = (
 
 # Add-ons a lab needs on top of what every node preloads, built after the node image (so a cluster, and
 # every lab that needs none of them, never waits for them) and loaded into the nodes by `kind load`
-# (cluster_addons.ensure). Built in this order, the order the labs first need them: MetalLB (lab 06),
-# local-path (lab 08), metrics-server (the smoke test, lab 10), Traefik (lab 07, run after 08 in make test;
-# the longest build, so last).
+# (cluster_addons.ensure). Built in this order: MetalLB (labs 06 and 07; 06 is the longest lab),
+# local-path (lab 08; a short build, so a lab can run while Traefik compiles), Traefik (lab 07), then
+# metrics-server, which only the cluster's smoke test needs before lab 10 (tests/run_labs.py starts first
+# the units whose add-ons are built: on a fresh machine's .ci/run, Traefik ready before metrics-server
+# let lab 07 run while metrics-server compiled, instead of after it).
 ADDON_PROGRAMS: tuple[GoProgram, ...] = (
     GoProgram("metallb", "go.universe.tf/metallb", METALLB_VERSION,
               {"controller": "go.universe.tf/metallb/controller", "speaker": "go.universe.tf/metallb/speaker"},
               ldflags="-s -w"),
     GoProgram("local-path-provisioner", "github.com/rancher/local-path-provisioner", LOCAL_PATH_VERSION,
               {"local-path-provisioner": "github.com/rancher/local-path-provisioner"}, ldflags="-s -w"),
-    GoProgram("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
-              {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"}, ldflags="-s -w"),
     # Traefik's go.mod replaces three modules with its own forks: a program built as a dependency must say so itself.
     GoProgram("traefik", "github.com/traefik/traefik/v3", TRAEFIK_VERSION,
               {"traefik": "github.com/traefik/traefik/v3/cmd/traefik"},
@@ -113,6 +113,8 @@ ADDON_PROGRAMS: tuple[GoProgram, ...] = (
                         "github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e",
                         "github.com/gorilla/mux": "github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59",
                         "github.com/mailgun/minheap": "github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595"}),
+    GoProgram("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
+              {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"}, ldflags="-s -w"),
 )
 
 
@@ -152,8 +154,8 @@ ADDON_IMAGES: tuple[ClusterImage, ...] = (
     ClusterImage(METALLB_IMAGES[0], ("controller",), "/", "/controller"),
     ClusterImage(METALLB_IMAGES[1], ("speaker",), "/", "/speaker"),
     ClusterImage(LOCAL_PATH_IMAGE, ("local-path-provisioner",)),
-    ClusterImage(METRICS_SERVER_IMAGE, ("metrics-server",), "/", "/metrics-server"),
     ClusterImage(TRAEFIK_IMAGE, ("traefik",), "/", "/traefik"),
+    ClusterImage(METRICS_SERVER_IMAGE, ("metrics-server",), "/", "/metrics-server"),
 )
 
 
@@ -174,9 +176,9 @@ ADDONS: dict[str, Addon] = {a.name: a for a in (
     # kind's own node image ships the provisioner under this name; the offline one from default-storage.yaml.
     Addon("local-path", (LOCAL_PATH_IMAGE,), (("local-path-storage", "deployment", "local-path-provisioner"),),
           "lab 08"),
+    Addon("traefik", (TRAEFIK_IMAGE,), (("traefik", "deployment", "traefik"),), "lab 07"),
     # Its aggregated API (metrics.k8s.io) is registered only once it runs (cluster_addons.METRICS_API): a
     # registered API with no backend makes every namespace deletion hang.
     Addon("metrics-server", (METRICS_SERVER_IMAGE,), (("kube-system", "deployment", "metrics-server"),),
           "the smoke test and lab 10"),
-    Addon("traefik", (TRAEFIK_IMAGE,), (("traefik", "deployment", "traefik"),), "lab 07"),
 )}

@@ -15,9 +15,10 @@ the API server's fault tests run while Traefik is still being built. A plugin an
 hook because nbval's cells live outside tests/, where conftest hooks do not reach.
 
 The course cluster is created in the background as soon as the session knows it runs a cluster
-lab or test, while the Docker labs run; the first test that needs it waits for it. `--labs=05,06`
+lab or test, while the Docker labs run; the first test that needs it waits for it. (`make test-labs`
+creates it once for all its units instead, and says so: LABKIT_TEST_CLUSTER=ready.) `--labs=05,06`
 keeps only those labs' tests (`none`: the tests that run no lab; `cluster`: the cluster's tests):
-`make test-labs` runs several such sessions at once (tests/run_labs.py).
+`make test-labs` runs one such session per unit of work, several at once (tests/run_labs.py).
 """
 from __future__ import annotations
 
@@ -53,6 +54,21 @@ def phase_of(item) -> int | None:
 
 
 CLUSTER_TESTS = Path(__file__).resolve().parent / "cluster"
+# Set to "ready" by tests/run_labs.py once it has made the course cluster for every unit it runs.
+CLUSTER_MADE = "LABKIT_TEST_CLUSTER"
+
+
+def start_cluster_up(log: Path) -> subprocess.Popen:
+    """`labkit cluster up` in the background, its output in `log`, with a learner's own kubeconfig
+    pointing at another cluster: creating the course cluster must leave it as it was
+    (tests/cluster/test_context_safety.py reads it afterwards)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if not LEARNER_KUBECONFIG.exists() or LEARNER_KUBECONFIG.read_text() != LEARNER_KUBECONFIG_TEXT:
+        cluster.write_kubeconfig(LEARNER_KUBECONFIG, LEARNER_KUBECONFIG_TEXT)
+    env = {**os.environ, "KUBECONFIG": str(LEARNER_KUBECONFIG)}
+    with log.open("w") as out:  # the child keeps its own handle
+        return subprocess.Popen([sys.executable, "-m", "labkit.cli", "cluster", "up"], stdout=out,
+                                stderr=subprocess.STDOUT, env=env)
 
 
 def is_cluster_test(item) -> bool:
@@ -129,16 +145,8 @@ class LabOrder:
     def pytest_collection_finish(self, session):
         if session.config.option.collectonly or self.cluster_up is not None:
             return
-        if self.makes_cluster:
-            self.log.parent.mkdir(parents=True, exist_ok=True)
-            # A learner's own kubeconfig, pointing at another cluster: creating the course cluster must
-            # leave it as it was (tests/cluster/test_context_safety.py reads it afterwards).
-            if not LEARNER_KUBECONFIG.exists() or LEARNER_KUBECONFIG.read_text() != LEARNER_KUBECONFIG_TEXT:
-                cluster.write_kubeconfig(LEARNER_KUBECONFIG, LEARNER_KUBECONFIG_TEXT)
-            env = {**os.environ, "KUBECONFIG": str(LEARNER_KUBECONFIG)}
-            with self.log.open("w") as out:  # the child keeps its own handle
-                self.cluster_up = subprocess.Popen([sys.executable, "-m", "labkit.cli", "cluster", "up"],
-                                                   stdout=out, stderr=subprocess.STDOUT, env=env)
+        if self.makes_cluster and os.environ.get(CLUSTER_MADE) != "ready":
+            self.cluster_up = start_cluster_up(self.log)
             self.started = time.monotonic()
 
     def pytest_runtest_setup(self, item):

@@ -1,136 +1,159 @@
-"""`make test-labs`: the lab tests and the cluster's tests in parallel pytest sessions, each printing
-its lines with its name.
+"""`make test-labs`: the lab tests and the cluster's tests as units of work (one pytest process each),
+run by --sessions workers at once (2 by default), every output line prefixed with its unit's name.
 
 A lab spends most of its time waiting (for a container, a rollout, a probe's answer), not computing,
-so labs that share nothing run side by side (measured in docs/instructors.md):
-1. first, alone, the tests marked `alone` (cleanup safety: they clean up the whole course, so nothing
-   else may run meanwhile);
-2. then --sessions sessions at once (2 by default): the Docker labs in the first (they publish the
-   same host ports, LabInfo.host_ports), the cluster labs dealt to all of them by their last measured
-   seconds, so the sessions end together (each cluster lab works in namespaces and with labels of its
-   own; in the first session they run after the Docker labs); the other
-   tests that run no lab (every lab with no daemon) go to the session with the least to do, and so
-   do the cluster's own tests (tests/cluster), after that session's labs. A test marked
-   `disrupts_cluster` (the API server stopped) runs there only when one session runs cluster labs;
-   with more, it waits for step 3.
-   The Docker labs run while the cluster is created (or, on a new machine, built); the first session
-   to ask creates it and the others wait for it (`labkit cluster up` holds locks.CLUSTER_UP).
-3. last, alone, the tests marked `last` (a Docker restart: nothing may run beside it).
-Each session orders its labs and phases as lab_order.py says. Arguments after the options go to every
-pytest, e.g. `python tests/run_labs.py --only 01,02 -x`.
+so labs that share nothing run side by side. The units (plan()):
+* `alone` first, by itself: the tests that clean up the whole course;
+* one unit per lab; `none`, the tests that run no lab (every lab with no daemon); `cluster`, the
+  cluster's own tests (context safety aside); `disrupts`, the cluster tests that stop part of it (the
+  API server) or rewrite the labs' kubeconfig: beside it may run Docker labs, never a cluster unit;
+* `last`, by itself: a Docker restart.
+A free worker starts the first unit (pick()) that can run beside those running: labs that publish the
+same host port (LabInfo.host_ports) never run at once, and a unit that needs the course cluster waits
+until it is up. The cluster is created once, here, in the background, while the Docker labs run (on a
+new machine `labkit cluster up` waits for the node image being built); the units get
+LABKIT_TEST_CLUSTER=ready and do not ask for it again. Among the units that can start, those whose
+add-ons are built come first (cluster_addons.can_work_now: on a new machine the add-ons are built one
+after another once the node image exists), then the cluster units, longest first (they and `disrupts`
+are the chain that ends the run), then the Docker labs, longest first. Measured in docs/instructors.md.
+Each unit orders its tests as lab_order.py says. Arguments after the options go to every pytest, e.g.
+`python tests/run_labs.py --only 01,02 -x`.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from labkit import labs
+from labkit import cluster_parts, config, labs
 
 ROOT = Path(__file__).resolve().parents[1]
-# Seconds of each lab's tests (learner version, solved run with its variants, nbval) in the last
-# measured `make test` (fresh-machine .ci/run of 2026-12-05, one session); a lab not listed counts as NEW_LAB.
-LAST_SECONDS = {"01": 66, "02": 112, "03": 162, "04": 215, "05": 247, "06": 732, "07": 279, "08": 259}
+# Seconds each unit took in the last measured warm `make test` (.ci/run of 2026-12-06; lab 06 from the
+# cold run of that day, less its wait for the cluster): the order among units that can start. A lab not
+# listed counts as NEW_LAB.
+LAST_SECONDS = {"01": 92, "02": 130, "03": 152, "04": 180, "05": 247, "06": 789, "07": 260, "08": 314,
+                "none": 30, "cluster": 200, "disrupts": 110}
 NEW_LAB = 300
-# tests/cluster before the Docker restart (context safety, smoke, API server down): warm .ci/run of 2026-12-04.
-CLUSTER_TESTS = "cluster"
-LAST_SECONDS[CLUSTER_TESTS] = 190
+EVERYTHING = "all"    # Unit.sole: nothing runs beside it
+CLUSTER = "cluster"   # Unit.sole: no unit that needs the cluster runs beside it
+# Marker expressions: what each kind of unit selects (the markers are declared in pyproject.toml).
+IN_PARALLEL = "not alone and not last and not disrupts_cluster"
 
 
-def _cost(ids) -> int:
-    return sum(LAST_SECONDS.get(i, NEW_LAB) for i in ids)
+@dataclass(frozen=True)
+class Unit:
+    name: str                    # prefixes its output lines
+    labs: str                    # pytest's --labs: a lab id, `none` or `cluster` (tests/lab_order.py)
+    marks: str                   # pytest's -m
+    what: str
+    stage: int = 1               # 0 before every other unit, 2 after every other
+    cluster: bool = False        # needs the course cluster
+    ports: frozenset[int] = frozenset()
+    addons: tuple[str, ...] = ()
+    sole: str = ""               # EVERYTHING or CLUSTER: what may not run beside it
+
+    @property
+    def cost(self) -> int:
+        return LAST_SECONDS.get(self.name, NEW_LAB)
 
 
-def sessions(count: int, only: list[str] | None = None) -> dict[str, list[str]]:
-    """Session name -> the lab ids it runs. The Docker labs share the first session: they publish the
-    same host ports (LabInfo.host_ports) and their image builds load the same daemon. The cluster labs
-    are dealt longest first, each to the session with the least so far, the first one included (after
-    its Docker labs, lab_order.py), so the sessions end together. Two sessions on 2 cores are the
-    default: measured in docs/instructors.md (lab 01's OOM check, once thrown by the load, now reads
-    the kernel's log when Docker missed the kill). Three overloaded 2 cores (lab 04 failed at load 27)."""
-    ids = only or list(labs.LABS)
-    if count <= 1:
-        return {"s1": sorted(ids)} if ids else {}
-    docker = [i for i in ids if not labs.LABS[i].cluster]
-    cluster = [i for i in ids if labs.LABS[i].cluster]
-    dealt: list[list[str]] = [docker] + [[] for _ in range(count - 1)]
-    for lab_id in sorted(cluster, key=lambda i: (-_cost([i]), i)):
-        min(dealt, key=_cost).append(lab_id)
-    return {f"s{n + 1}": sorted(group) for n, group in enumerate(group for group in dealt if group)}
+def plan(only: list[str] | None = None) -> list[Unit]:
+    """Every unit of a run, in the order pick() prefers them: the labs asked for (all by default) and,
+    whichever they are, the cluster's own tests."""
+    lab_units = [Unit(lab.id, lab.id, IN_PARALLEL, f"lab {lab.id}", cluster=lab.cluster,
+                      ports=frozenset(lab.host_ports), addons=lab.addons)
+                 for lab in labs.LABS.values() if not only or lab.id in only]
+    cluster_units = sorted([u for u in lab_units if u.cluster] + [
+        Unit("cluster", "cluster", IN_PARALLEL, "the cluster's tests", cluster=True,
+             addons=tuple(cluster_parts.ADDONS))], key=lambda u: -u.cost)
+    docker_units = sorted([u for u in lab_units if not u.cluster] + [
+        Unit("none", "none", IN_PARALLEL, "the tests that run no lab")], key=lambda u: -u.cost)
+    return [Unit("alone", "none", "alone", "the tests that clean up the whole course", stage=0, sole=EVERYTHING),
+            *cluster_units,
+            Unit("disrupts", "cluster", "disrupts_cluster and not last",
+                 "the cluster tests that stop its API server or rewrite the labs' kubeconfig", cluster=True,
+                 sole=CLUSTER),
+            *docker_units,
+            Unit("last", "cluster", "last", "the tests nothing may run beside (a Docker restart)", stage=2,
+                 sole=EVERYTHING)]
 
 
-def with_cluster_tests(dealt: dict[str, list[str]], count: int) -> dict[str, list[str]]:
-    """dealt, with the cluster's tests (after its labs) in the cluster session with the least to do (a
-    session of their own when no cluster lab runs and there is more than one session)."""
-    dealt = {name: list(ids) for name, ids in dealt.items()}
-    hosts = [name for name, ids in dealt.items() if any(labs.LABS[i].cluster for i in ids)]
-    if not hosts:  # no cluster lab among those asked for
-        hosts = ["s1" if count <= 1 or not dealt else f"s{len(dealt) + 1}"]
-        dealt.setdefault(hosts[0], [])
-    dealt[min(hosts, key=lambda n: _cost(dealt[n]))].append(CLUSTER_TESTS)
-    return dealt
+def fits(unit: Unit, running: list[Unit]) -> bool:
+    """unit may start beside those running."""
+    if unit.sole == EVERYTHING:
+        return not running
+    if any(r.sole == EVERYTHING for r in running):
+        return False
+    if unit.ports & frozenset().union(*(r.ports for r in running)):
+        return False
+    if unit.cluster and any(r.cluster and (r.sole == CLUSTER or unit.sole == CLUSTER) for r in running):
+        return False
+    return True
 
 
-def cluster_sessions(dealt: dict[str, list[str]]) -> int:
-    return sum(any(i in labs.LABS and labs.LABS[i].cluster for i in ids) for ids in dealt.values())
+def pick(pending: list[Unit], running: list[Unit], cluster_ready: bool,
+         addon_ready: Callable[[str], bool]) -> Unit | None:
+    """The unit a free worker starts now (pending is in plan()'s order), or None: wait for a unit to end
+    or the cluster to come up. A unit waiting for an add-on still starts when nothing else can (it waits
+    inside, cluster_addons.ensure), the one whose add-ons are built first preferred."""
+    if not pending:
+        return None
+    stage = min(u.stage for u in pending + running)
+    can = [u for u in pending if u.stage == stage and (cluster_ready or not u.cluster) and fits(u, running)]
+    if not can:
+        return None
+    built = list(cluster_parts.ADDONS)
+    ready = [u for u in can if all(addon_ready(a) for a in u.addons)]
+    return ready[0] if ready else min(can, key=lambda u: max((built.index(a) for a in u.addons), default=-1))
 
 
-class Session:
-    def __init__(self, name: str, ids: list[str], extra: list[str], what: str = ""):
-        self.name, self.ids = name, ids
-        basetemp = Path(tempfile.gettempdir()) / "labkit-tests" / name  # pytest's numbered dirs would race
-        basetemp.parent.mkdir(parents=True, exist_ok=True)  # pytest makes basetemp itself, not its parent
-        self.cmd = [sys.executable, "-m", "pytest", "-v", "--nbval-lax", "-p", "no:cacheprovider",
-                    f"--labs={','.join(ids)}", f"--basetemp={basetemp}", *extra, "tests/labs", "labs/",
-                    "tests/cluster"]
-        lab_ids = [i for i in ids if i in labs.LABS]
-        self.what = what or " + ".join([f"labs {', '.join(lab_ids)}"] * bool(lab_ids)
-                                       + ["tests that run no lab"] * ("none" in ids)
-                                       + ["the cluster's tests"] * (CLUSTER_TESTS in ids))
-        self.proc: subprocess.Popen | None = None
-        self.seconds = 0.0
-
-    def start(self, out_lock: threading.Lock) -> threading.Thread:
-        began = time.monotonic()
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1)
-
-        def relay():
-            for line in self.proc.stdout:
-                with out_lock:
-                    print(f"[{self.name}] {line}", end="", flush=True)
-            self.proc.wait()
-            self.seconds = time.monotonic() - began
-
-        thread = threading.Thread(target=relay, daemon=True)
-        thread.start()
-        return thread
+@dataclass
+class Run:
+    unit: Unit
+    began: float
+    proc: subprocess.Popen | None = None  # None: never started (the cluster it needs did not come up)
+    relay: threading.Thread | None = None
+    seconds: float = 0.0
+    code: int | None = None
 
 
-def run(group: list[Session]) -> None:
-    out_lock = threading.Lock()
+def start(unit: Unit, extra: list[str], env: dict[str, str], out_lock: threading.Lock) -> Run:
+    basetemp = Path(tempfile.gettempdir()) / "labkit-tests" / unit.name  # pytest's numbered dirs would race
+    basetemp.parent.mkdir(parents=True, exist_ok=True)  # pytest makes basetemp itself, not its parent
+    cmd = [sys.executable, "-m", "pytest", "-v", "--nbval-lax", "-p", "no:cacheprovider", f"--labs={unit.labs}",
+           "-m", unit.marks, f"--basetemp={basetemp}", *extra, "tests/labs", "labs/", "tests/cluster"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            bufsize=1, env=env)
+
+    def relay():
+        for line in proc.stdout:
+            with out_lock:
+                print(f"[{unit.name}] {line}", end="", flush=True)
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
     with out_lock:
-        for s in group:
-            print(f"=== session {s.name}: {s.what}", flush=True)
-    threads = [s.start(out_lock) for s in group]
-    try:
-        for t in threads:
-            t.join()
-    except KeyboardInterrupt:
-        for s in group:
-            s.proc.terminate()
-        raise
+        print(f"=== {unit.name}: {unit.what} (pid {proc.pid})", flush=True)
+    return Run(unit, time.monotonic(), proc, thread)
+
+
+def addon_ready(name: str) -> bool:
+    from labkit import cluster_addons  # the cluster machinery: only once a cluster unit is about to start
+
+    return cluster_addons.can_work_now(name)
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=2,
-                        help="1: one lab after another; more: that many in parallel, the Docker labs in the first, "
-                             "the cluster labs dealt so that they end together")
+                        help="how many units run at once (1: one after another)")
     parser.add_argument("--only", default="", help="these labs only (comma-separated ids, e.g. 01,02,05)")
     opts, extra = parser.parse_known_args(argv)
     only = [i.strip() for i in opts.only.split(",") if i.strip()]
@@ -138,23 +161,51 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"no lab {', '.join(unknown)}; the labs are {', '.join(labs.LABS)}")
     began = time.monotonic()
-    first = [Session("alone", ["none"], [*extra, "-m", "alone"], what="the tests that clean up the whole course")]
-    run(first)
-    dealt = with_cluster_tests(sessions(opts.sessions, only), opts.sessions)
-    min(dealt.values(), key=_cost).append("none")
-    # With two cluster sessions, stopping the API server in one would fail the other's labs.
-    after = "last" if cluster_sessions(dealt) <= 1 else "last or disrupts_cluster"
-    parallel = [Session(name, ids, [*extra, "-m", f"not alone and not ({after})"]) for name, ids in dealt.items()]
-    run(parallel)
-    final = [Session("last", [CLUSTER_TESTS], [*extra, "-m", after], what="the tests nothing may run beside")]
-    run(final)
-    everything = first + parallel + final
-    print(f"\n=== lab sessions ({time.monotonic() - began:.0f} s in all; one after another they took "
-          f"{sum(s.seconds for s in everything):.0f} s)")
-    for s in everything:
-        verdict = {0: "passed", 5: "no tests"}.get(s.proc.returncode, f"FAILED (exit {s.proc.returncode})")
-        print(f"{s.name:>8}: {s.seconds:6.0f} s  {s.what}: {verdict}")
-    return max((s.proc.returncode for s in everything if s.proc.returncode != 5), default=0)
+    pending, running, done = plan(only), [], []
+    out_lock = threading.Lock()
+    env = {**os.environ, "LABKIT_TEST_CLUSTER": "ready"}
+    cluster_up: subprocess.Popen | None = None
+    cluster_log, up_began = config.workspace_root() / "cluster-up.log", 0.0
+    try:
+        while pending or running:
+            for run in [r for r in running if r.proc.poll() is not None]:
+                run.relay.join()
+                run.seconds, run.code = time.monotonic() - run.began, run.proc.returncode
+                running.remove(run)
+                done.append(run)
+            # The cluster is made after the `alone` tests (they clean up the whole course), once for every unit.
+            if cluster_up is None and any(u.cluster for u in pending) and all(
+                    u.stage > 0 for u in pending + [r.unit for r in running]):
+                import lab_order  # pytest and the cluster's modules: not needed to parse the options
+
+                cluster_up = lab_order.start_cluster_up(cluster_log)
+                up_began = time.monotonic()
+            if cluster_up is not None and cluster_up.returncode is None and cluster_up.poll() is not None:
+                with out_lock:
+                    print(f"=== the course cluster: `labkit cluster up` exited {cluster_up.returncode} after "
+                          f"{time.monotonic() - up_began:.0f} s; log: {cluster_log}", flush=True)
+                if cluster_up.returncode != 0:  # every unit that needs it fails, with the reason
+                    print("\n".join(cluster_log.read_text().splitlines()[-25:]), flush=True)
+                    done += [Run(u, time.monotonic(), code=1) for u in pending if u.cluster]
+                    pending = [u for u in pending if not u.cluster]
+            ready = cluster_up is not None and cluster_up.returncode == 0
+            while len(running) < max(opts.sessions, 1):
+                unit = pick(pending, [r.unit for r in running], ready, addon_ready)
+                if unit is None:
+                    break
+                pending.remove(unit)
+                running.append(start(unit, extra, env, out_lock))
+            time.sleep(1)
+    except KeyboardInterrupt:
+        for run in running:
+            run.proc.terminate()
+        raise
+    print(f"\n=== lab tests ({time.monotonic() - began:.0f} s in all, {max(opts.sessions, 1)} at once; one after "
+          f"another they took {sum(r.seconds for r in done):.0f} s)")
+    for run in sorted(done, key=lambda r: r.began):
+        verdict = {0: "passed", 5: "no tests"}.get(run.code, f"FAILED (exit {run.code})")
+        print(f"{run.unit.name:>9}: {run.seconds:6.0f} s  from {run.began - began:5.0f} s  {run.unit.what}: {verdict}")
+    return max((r.code for r in done if r.code != 5), default=0)
 
 
 if __name__ == "__main__":

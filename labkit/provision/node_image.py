@@ -7,7 +7,7 @@ Three stages, each cached outside the checkout and keyed by version, so a second
    (labkit/offline/kind-node), the binaries, and every image from stage 2 imported into
    containerd's k8s.io namespace, committed as cluster_parts.NODE_IMAGE.
 Then the add-ons' programs and images (cluster_parts.ADDON_PROGRAMS, ADDON_IMAGES: MetalLB, local-path,
-Traefik), which a lab loads into the nodes when it needs them (cluster_addons.ensure).
+Traefik, metrics-server), which a lab loads into the nodes when it needs them (cluster_addons.ensure).
 """
 from __future__ import annotations
 

@@ -1,60 +1,137 @@
-"""How make test-labs deals the labs to parallel sessions (tests/run_labs.py)."""
+"""How make test-labs schedules its units of work on parallel workers (tests/run_labs.py): the rules
+pick() follows, then whole runs simulated with the durations of a measured cold run (no process starts)."""
 import pytest
 
 import run_labs
-from labkit import labs
+from labkit import cluster_parts, labs
 
 DOCKER = [lab.id for lab in labs.LABS.values() if not lab.cluster]
 CLUSTER = [lab.id for lab in labs.LABS.values() if lab.cluster]
+UNITS = {u.name: u for u in run_labs.plan()}
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 4])
-def test_every_lab_runs_in_exactly_one_session(count):
-    ids = [i for group in run_labs.sessions(count).values() for i in group]
-    assert sorted(ids) == sorted(labs.LABS) and len(ids) == len(set(ids))
+def everything_built(name):
+    return True
 
 
-@pytest.mark.parametrize("count", [2, 3])
-def test_the_docker_labs_share_the_first_session_and_so_every_host_port_is_used_by_one_session(count):
-    split = run_labs.sessions(count)
-    assert [i for i in split["s1"] if i in DOCKER] == DOCKER
-    assert len(split) == count
-    for ids in split.values():
-        for port in {p for i in ids for p in labs.LABS[i].host_ports}:
-            assert {i for i in labs.LABS if port in labs.LABS[i].host_ports} <= set(ids)
+def test_every_lab_is_one_unit_and_the_clusters_tests_always_run():
+    names = [u.name for u in run_labs.plan()]
+    assert sorted(n for n in names if n in labs.LABS) == sorted(labs.LABS) and len(names) == len(set(names))
+    assert {"alone", "none", "cluster", "disrupts", "last"} <= set(names)
+    only = [u.name for u in run_labs.plan(["01", "02"])]
+    assert sorted(only) == sorted(["alone", "01", "02", "none", "cluster", "disrupts", "last"])
 
 
-@pytest.mark.parametrize("count", [2, 3])
-def test_sessions_are_balanced_by_the_last_measured_seconds(count):
-    """Longest first, each to the lightest session, the Docker labs' one included: no session outlasts
-    another by more than one cluster lab."""
-    totals = [run_labs._cost(ids) for ids in run_labs.sessions(count).values()]
-    longest = max(run_labs._cost([i]) for i in CLUSTER)
-    assert max(totals) - min(totals) <= longest
+def test_the_cluster_units_come_before_the_docker_labs_and_longest_first():
+    order = [u.name for u in run_labs.plan() if u.stage == 1]
+    cluster = order[:order.index("disrupts")]
+    assert set(cluster) == set(CLUSTER) | {"cluster"}
+    assert [UNITS[n].cost for n in cluster] == sorted((UNITS[n].cost for n in cluster), reverse=True)
+    assert set(order[order.index("disrupts") + 1:]) == set(DOCKER) | {"none"}
 
 
-def test_cluster_labs_fill_the_docker_session_when_it_has_the_least():
-    """Labs 01-08 on two sessions: 06 alone outlasts the four Docker labs, so some cluster lab runs after them."""
-    split = run_labs.sessions(2)
-    assert set(split["s1"]) - set(DOCKER), split
+def test_labs_publishing_the_same_host_port_never_run_at_once():
+    assert UNITS["02"].ports & UNITS["04"].ports
+    assert not run_labs.fits(UNITS["04"], [UNITS["02"]])
+    assert run_labs.fits(UNITS["03"], [UNITS["02"]]) and run_labs.fits(UNITS["04"], [UNITS["01"], UNITS["05"]])
 
 
-def test_only_the_labs_asked_for():
-    assert run_labs.sessions(2, ["01", "05", "02"]) == {"s1": ["01", "02"], "s2": ["05"]}
-    assert run_labs.sessions(2, ["05", "06"]) == {"s1": ["06"], "s2": ["05"]}
-    assert run_labs.sessions(1, ["05", "01"]) == {"s1": ["01", "05"]}
+def test_the_units_that_disrupt_the_cluster_run_beside_docker_labs_only():
+    disrupts = UNITS["disrupts"]
+    assert run_labs.fits(disrupts, [UNITS["02"]])
+    assert not run_labs.fits(disrupts, [UNITS["05"]]) and not run_labs.fits(UNITS["06"], [disrupts])
+    assert run_labs.fits(UNITS["06"], [UNITS["05"], UNITS["cluster"]])
 
 
-@pytest.mark.parametrize("count", [1, 2, 3])
-def test_the_clusters_own_tests_run_once_after_the_labs_of_a_cluster_session(count):
-    dealt = run_labs.with_cluster_tests(run_labs.sessions(count), count)
-    holders = [name for name, ids in dealt.items() if run_labs.CLUSTER_TESTS in ids]
-    assert len(holders) == 1
-    assert any(labs.LABS[i].cluster for i in dealt[holders[0]] if i in labs.LABS)
-    assert 1 <= run_labs.cluster_sessions(dealt) <= count
+def test_alone_and_last_run_by_themselves():
+    for sole in (UNITS["alone"], UNITS["last"]):
+        assert run_labs.fits(sole, []) and not run_labs.fits(sole, [UNITS["01"]])
+        assert not run_labs.fits(UNITS["01"], [sole])
 
 
-def test_with_no_cluster_lab_the_clusters_tests_still_run_in_a_session_of_their_own():
-    assert run_labs.with_cluster_tests(run_labs.sessions(2, ["01", "02"]), 2) == {
-        "s1": ["01", "02"], "s2": [run_labs.CLUSTER_TESTS]}
-    assert run_labs.with_cluster_tests(run_labs.sessions(1, ["01"]), 1) == {"s1": ["01", run_labs.CLUSTER_TESTS]}
+def test_a_unit_that_needs_the_cluster_waits_until_it_is_up():
+    pending = [UNITS["05"], UNITS["01"]]
+    assert run_labs.pick(pending, [], cluster_ready=False, addon_ready=everything_built) == UNITS["01"]
+    assert run_labs.pick(pending, [], cluster_ready=True, addon_ready=everything_built) == UNITS["05"]
+    assert run_labs.pick([UNITS["05"]], [UNITS["01"]], cluster_ready=False, addon_ready=everything_built) is None
+
+
+def test_alone_first_and_last_last():
+    plan = run_labs.plan()
+    assert run_labs.pick(plan, [], True, everything_built) == UNITS["alone"]
+    rest = [u for u in plan if u.name != "alone"]
+    assert run_labs.pick(rest, [UNITS["alone"]], True, everything_built) is None
+    assert run_labs.pick([UNITS["last"]], [UNITS["01"]], True, everything_built) is None
+    assert run_labs.pick([UNITS["last"], UNITS["02"]], [], True, everything_built) == UNITS["02"]
+
+
+def test_units_whose_add_ons_are_built_go_first_then_the_one_whose_add_on_is_built_next():
+    pending = [UNITS["06"], UNITS["08"], UNITS["07"], UNITS["cluster"]]
+    only_local_path = lambda name: name == "local-path"  # noqa: E731
+    assert run_labs.pick(pending, [], True, only_local_path) == UNITS["08"]
+    nothing = lambda name: False  # noqa: E731
+    first = list(cluster_parts.ADDONS)[0]
+    assert first in run_labs.pick(pending, [], True, nothing).addons
+    assert run_labs.pick([UNITS["07"], UNITS["cluster"]], [], True, nothing) == UNITS["07"]
+
+
+# --- whole runs, simulated ------------------------------------------------------------------------
+# Seconds of a cold .ci/run on a fresh machine (2026-12-06): each unit's own time, when the cluster was
+# up (after make test began) and when each add-on was built.
+COLD = {"01": 72, "02": 120, "03": 187, "04": 295, "05": 220, "06": 790, "07": 260, "08": 314, "none": 30,
+        "cluster": 120, "disrupts": 145, "alone": 13, "last": 160}
+CLUSTER_UP = 613
+# The add-ons in today's build order (cluster_parts.ADDONS): each as long to build as in that run.
+ADDONS_BUILT = {"metallb": 775, "local-path": 880, "traefik": 1283, "metrics-server": 1519}
+STATIC_END = 2138  # that run's lab sessions, dealt once and for all
+
+
+def simulate(workers: int, seconds: dict, cluster_up: float, addons_built: dict):
+    """Start and end of every unit: pick() at each moment a unit ends, the cluster comes up or an add-on
+    is built; a unit started before its add-ons are built waits for them (cluster_addons.ensure)."""
+    pending, running, spans, now = run_labs.plan(), {}, {}, 0.0
+    while pending or running:
+        while len(running) < workers:
+            unit = run_labs.pick(pending, list(running), now >= cluster_up,
+                                 lambda name: addons_built[name] <= now)
+            if unit is None:
+                break
+            pending.remove(unit)
+            ready_at = max([now, *(addons_built[a] for a in unit.addons)])
+            running[unit] = ready_at + seconds[unit.name]
+            spans[unit.name] = (now, running[unit])
+        moments = [t for t in [*running.values(), cluster_up, *addons_built.values()] if t > now]
+        now = min(moments)
+        running = {u: end for u, end in running.items() if end > now}
+    return spans
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_simulated_cold_run_keeps_every_rule(workers):
+    spans = simulate(workers, COLD, CLUSTER_UP, ADDONS_BUILT)
+    assert set(spans) == set(UNITS)
+
+    def overlap(a, b):
+        return spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
+
+    names = list(spans)
+    for a in names:
+        for b in names:
+            if a == b or not overlap(a, b):
+                continue
+            assert "alone" not in (a, b) and "last" not in (a, b), (a, b)
+            assert not UNITS[a].ports & UNITS[b].ports, (a, b)
+            assert "disrupts" not in (a, b) or not (UNITS[a].cluster and UNITS[b].cluster), (a, b)
+        if UNITS[a].cluster:
+            assert spans[a][0] >= CLUSTER_UP, a
+    assert max(end for _, end in spans.values()) == spans["last"][1]
+    assert sum(overlap(a, b) for a in names for b in names if a < b) <= len(names) * (workers - 1)
+
+
+def test_two_workers_take_less_than_the_measured_static_split():
+    """The same units dealt once and for all (the Docker labs, 05 and 07 to one session, 06, 08 and the
+    cluster's tests to the other) ended at 2,138 s in that run; picked as workers come free, lab 07 runs
+    while the others wait for add-ons instead of after them."""
+    end = max(e for _, e in simulate(2, COLD, CLUSTER_UP, ADDONS_BUILT).values())
+    one = max(e for _, e in simulate(1, COLD, CLUSTER_UP, ADDONS_BUILT).values())
+    assert end < STATIC_END - 150 and one > STATIC_END, (end, one)
