@@ -1,6 +1,7 @@
-"""Print timings: offline image builds (cold and warm), the offline cluster artefacts (cold and
-warm), cluster creation and its idle memory, each lab's run time and what its answer variants add,
-check latencies.
+"""Print timings: with --cold, each stage of a new machine's set-up from nothing, in temporary caches
+(the Python environment, Docker Compose, the Debian root filesystem, the cluster's Go programs one by
+one, the add-ons); offline image builds (forced and warm), the node image (warm), cluster creation and
+its idle memory, each lab's run time and what its answer variants add, check latencies.
 
 Numbers are printed, never asserted: machines differ. Run with `make bench`.
 """
@@ -73,22 +74,62 @@ def cluster_figures(cold: bool) -> None:
           + ", ".join(f"{k} {v}" for k, v in sorted(usage.items())) + ")")
 
 
+@contextlib.contextmanager
+def empty_go_caches(prefix: str):
+    """A temporary folder, with Go's build and module caches in it while the block runs: the learner's
+    are neither used nor touched. Yields the folder."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        saved_env = {k: os.environ.get(k) for k in ("GOCACHE", "GOMODCACHE")}
+        os.environ.update(GOCACHE=f"{tmp}/gocache", GOMODCACHE=f"{tmp}/gomod")
+        try:
+            yield Path(tmp)
+        finally:
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            subprocess.run(["chmod", "-R", "u+w", tmp])  # Go's module cache is read-only
+
+
+def setup_cold() -> None:
+    """`make setup`'s two slow parts from nothing, in temporary folders: the Python environment (a new
+    venv, pip's cache empty) and the Docker Compose plugin (Go's caches empty). kind and kubectl, the
+    third, are timed with the cluster's programs below."""
+    import subprocess
+    from importlib import metadata
+
+    from labkit import tools
+
+    # What `pip install -e '.[lab,dev]'` installs: the toolkit's requirements, its two extras' included.
+    wanted = sorted({r.split(";")[0].strip() for r in metadata.requires("labkit") or []
+                     if ";" not in r or any(f'extra == "{e}"' in r for e in ("lab", "dev"))})
+    with empty_go_caches("bench-setup-") as tmp:
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-m", "venv", str(tmp / "venv")], check=True)
+        subprocess.run([str(tmp / "venv" / "bin" / "pip"), "install", "--quiet", "--cache-dir", str(tmp / "pip"),
+                        *wanted], check=True)
+        print(f"cold Python environment (venv, pip install of {len(wanted)} requirements): {time.monotonic() - t0:6.1f} s")
+        t0 = time.monotonic()
+        with contextlib.redirect_stdout(io.StringIO()):
+            tools.build_compose(tmp / "docker-compose")
+        print(f"cold Docker Compose {tools.COMPOSE_VERSION} (Go, fetch and compile): {time.monotonic() - t0:6.1f} s")
+
+
 def go_cold_breakdown() -> None:
     """The cluster's Go programs and the Debian root filesystem from nothing: every cache they
     use (Go's build and module caches, the course's artefact cache) is a temporary folder here,
     so the learner's caches are neither used nor touched. Prints fetch and compile seconds per
     program: the two overlap (gobuild.build_all), so the wall time is less than their sum."""
-    import subprocess
-    import tempfile
-
     from labkit import cluster_parts
     from labkit.provision import gobuild, node_image
 
-    with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
-        saved_env = {k: os.environ.get(k) for k in ("GOCACHE", "GOMODCACHE")}
+    with empty_go_caches("bench-cold-") as tmp:
         saved = node_image.BIN, node_image.SRC, images.CACHE
-        os.environ.update(GOCACHE=f"{tmp}/gocache", GOMODCACHE=f"{tmp}/gomod")
-        node_image.BIN, node_image.SRC, images.CACHE = Path(tmp, "bin"), Path(tmp, "src"), Path(tmp, "offline")
+        node_image.BIN, node_image.SRC, images.CACHE = tmp / "bin", tmp / "src", tmp / "offline"
         try:
             t0 = time.monotonic()
             with contextlib.redirect_stdout(io.StringIO()):
@@ -113,12 +154,6 @@ def go_cold_breakdown() -> None:
                 print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s  CPU {t.cpu:7.1f} s")
         finally:
             node_image.BIN, node_image.SRC, images.CACHE = saved
-            for k, v in saved_env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-            subprocess.run(["chmod", "-R", "u+w", tmp])  # Go's module cache is read-only
 
 
 def _bytes(text: str) -> float:
@@ -183,6 +218,8 @@ def main() -> None:
 
     only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--labs=")]  # e.g. --labs=03,04: those labs only
     if not only:
+        if "--cold" in sys.argv:
+            setup_cold()
         offline_images(cold="--cold" in sys.argv)
         cluster_figures(cold="--cold" in sys.argv)
     chosen = [labs.get(i) for i in only[0].split(",")] if only else list(labs.LABS.values())

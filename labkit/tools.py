@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from labkit import config
@@ -49,6 +50,7 @@ def build_compose(dest: Path) -> Path:
                        "install Docker's compose plugin (Docker Desktop has it; on Linux the "
                        "docker-compose-plugin package from Docker's repository), or install Go and rerun `make setup`.")
     print(f"building docker compose {COMPOSE_VERSION} from the Go module proxy (a minute or two) ...", flush=True)
+    began = time.monotonic()
     info = subprocess.run(["go", "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"],
                           capture_output=True, text=True)
     if info.returncode != 0:
@@ -70,6 +72,7 @@ def build_compose(dest: Path) -> Path:
         if done.returncode != 0:
             raise LabError(f"Building docker compose {COMPOSE_VERSION} failed (go build exited {done.returncode}).",
                            "read the compiler output above; a Go older than the module's go.mod asks for is the usual cause.")
+    print(f"built docker compose {COMPOSE_VERSION} ({time.monotonic() - began:.0f} s)", flush=True)
     return dest
 
 
@@ -109,10 +112,14 @@ def ensure_cluster_tools() -> dict[str, str]:
             found[name] = "missing: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
             continue
         spec = parts.program(program)
-        if not (node_image.BIN / spec.key / name).exists():
+        fresh = not (node_image.BIN / spec.key / name).exists()
+        if fresh:
             print(f"building {name} {spec.version} from the Go module proxy ...", flush=True)
+        began = time.monotonic()
         # The whole program's wrapper module, so the cluster build later reuses it as it is.
         built = gobuild.build(spec, node_image.BIN / spec.key, node_image.SRC, only=[name])[name]
+        if fresh:
+            print(f"built {name} {spec.version} ({time.monotonic() - began:.0f} s)", flush=True)
         target = Path(sys.executable).parent / name
         shutil.copy2(built, target)
         found[name] = str(target)

@@ -8,9 +8,11 @@ so labs that share nothing run side by side. The units (plan()):
   cluster's own tests (context safety aside); `disrupts`, the cluster tests that stop part of it (the
   API server) or rewrite the labs' kubeconfig: beside it may run Docker labs, never a cluster unit;
 * `last`, by itself: a Docker restart.
-A free worker starts the first unit (pick()) that can run beside those running: labs that publish the
-same host port (LabInfo.host_ports) never run at once, and a unit that needs the course cluster waits
-until it is up. The cluster is created once, here, in the background, while the Docker labs run (on a
+A free worker starts the first unit (pick()) that can run beside those running: the Docker labs one at a
+time (they share the daemon's build cache, and the untagged images a lab's cells leave are told apart
+by when they appear, cleanup.BuildWatch: a cold run with two at once left two behind and failed lab 04),
+labs that publish the same host port (LabInfo.host_ports) never at once, and a unit that needs the
+course cluster only once it is up. The cluster is created once, here, in the background, while the Docker labs run (on a
 new machine `labkit cluster up` waits for the node image being built); the units get
 LABKIT_TEST_CLUSTER=ready and do not ask for it again. Among the units that can start, those whose
 add-ons are built come first (cluster_addons.can_work_now: on a new machine the add-ons are built one
@@ -45,6 +47,11 @@ EVERYTHING = "all"    # Unit.sole: nothing runs beside it
 CLUSTER = "cluster"   # Unit.sole: no unit that needs the cluster runs beside it
 # Marker expressions: what each kind of unit selects (the markers are declared in pyproject.toml).
 IN_PARALLEL = "not alone and not last and not disrupts_cluster"
+DOCKER_LABS = "the Docker labs' builds"  # Unit.holds: one Docker lab at a time (module docstring)
+
+
+def holds(lab: labs.LabInfo) -> frozenset[str]:
+    return frozenset({f"host port {p}" for p in lab.host_ports} | ({DOCKER_LABS} if not lab.cluster else set()))
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class Unit:
     what: str
     stage: int = 1               # 0 before every other unit, 2 after every other
     cluster: bool = False        # needs the course cluster
-    ports: frozenset[int] = frozenset()
+    holds: frozenset[str] = frozenset()  # what no other unit holding it may use at the same time
     addons: tuple[str, ...] = ()
     sole: str = ""               # EVERYTHING or CLUSTER: what may not run beside it
 
@@ -67,8 +74,8 @@ class Unit:
 def plan(only: list[str] | None = None) -> list[Unit]:
     """Every unit of a run, in the order pick() prefers them: the labs asked for (all by default) and,
     whichever they are, the cluster's own tests."""
-    lab_units = [Unit(lab.id, lab.id, IN_PARALLEL, f"lab {lab.id}", cluster=lab.cluster,
-                      ports=frozenset(lab.host_ports), addons=lab.addons)
+    lab_units = [Unit(lab.id, lab.id, IN_PARALLEL, f"lab {lab.id}", cluster=lab.cluster, holds=holds(lab),
+                      addons=lab.addons)
                  for lab in labs.LABS.values() if not only or lab.id in only]
     cluster_units = sorted([u for u in lab_units if u.cluster] + [
         Unit("cluster", "cluster", IN_PARALLEL, "the cluster's tests", cluster=True,
@@ -91,7 +98,7 @@ def fits(unit: Unit, running: list[Unit]) -> bool:
         return not running
     if any(r.sole == EVERYTHING for r in running):
         return False
-    if unit.ports & frozenset().union(*(r.ports for r in running)):
+    if unit.holds & frozenset().union(*(r.holds for r in running)):
         return False
     if unit.cluster and any(r.cluster and (r.sole == CLUSTER or unit.sole == CLUSTER) for r in running):
         return False

@@ -31,9 +31,15 @@ def test_the_cluster_units_come_before_the_docker_labs_and_longest_first():
 
 
 def test_labs_publishing_the_same_host_port_never_run_at_once():
-    assert UNITS["02"].ports & UNITS["04"].ports
+    assert "host port 3000" in UNITS["02"].holds & UNITS["04"].holds
     assert not run_labs.fits(UNITS["04"], [UNITS["02"]])
-    assert run_labs.fits(UNITS["03"], [UNITS["02"]]) and run_labs.fits(UNITS["04"], [UNITS["01"], UNITS["05"]])
+
+
+def test_one_docker_lab_at_a_time_beside_any_cluster_unit():
+    for a in DOCKER:
+        assert run_labs.fits(UNITS[a], [UNITS["05"], UNITS["06"]]) and run_labs.fits(UNITS[a], [UNITS["none"]])
+        for b in DOCKER:
+            assert not run_labs.fits(UNITS[a], [UNITS[b]]), (a, b)
 
 
 def test_the_units_that_disrupt_the_cluster_run_beside_docker_labs_only():
@@ -54,6 +60,7 @@ def test_a_unit_that_needs_the_cluster_waits_until_it_is_up():
     assert run_labs.pick(pending, [], cluster_ready=False, addon_ready=everything_built) == UNITS["01"]
     assert run_labs.pick(pending, [], cluster_ready=True, addon_ready=everything_built) == UNITS["05"]
     assert run_labs.pick([UNITS["05"]], [UNITS["01"]], cluster_ready=False, addon_ready=everything_built) is None
+    assert run_labs.pick([UNITS["05"], UNITS["02"]], [UNITS["01"]], True, everything_built) == UNITS["05"]
 
 
 def test_alone_first_and_last_last():
@@ -120,7 +127,7 @@ def test_a_simulated_cold_run_keeps_every_rule(workers):
             if a == b or not overlap(a, b):
                 continue
             assert "alone" not in (a, b) and "last" not in (a, b), (a, b)
-            assert not UNITS[a].ports & UNITS[b].ports, (a, b)
+            assert not UNITS[a].holds & UNITS[b].holds, (a, b)
             assert "disrupts" not in (a, b) or not (UNITS[a].cluster and UNITS[b].cluster), (a, b)
         if UNITS[a].cluster:
             assert spans[a][0] >= CLUSTER_UP, a
