@@ -10,8 +10,8 @@ an add-on built after the node image last):
    second run of "twice in a row" and the solved run at once, so no lab is executed a third time;
 5. nothing labelled is left after its cleanup cells (tests/labs/test_rerun.py).
 The cluster's own tests (tests/cluster: context safety, smoke, faults) come after every lab, in file
-order, but files with tests marked `addons(...)` last, in the add-ons' build order: on a new machine
-the API server's fault tests run while Traefik is still being built. A plugin and not a conftest
+order, but files with tests marked `addons(...)` last, in the add-ons' build order, and within such a
+file its tests in that order too: on a new machine the add-ons are still being built. A plugin and not a conftest
 hook because nbval's cells live outside tests/, where conftest hooks do not reach.
 
 The course cluster is created in the background as soon as the session knows it runs a cluster
@@ -116,18 +116,20 @@ class LabOrder:
         position = {item.nodeid: i for i, item in enumerate(items)}
 
         # A file of the cluster's tests that needs an add-on goes after those that need none, in the
-        # add-ons' build order; a whole file at a time, so its module fixtures are set up once.
+        # add-ons' build order; a whole file at a time, so its module fixtures are set up once. Within
+        # the file too: on a new machine the test of the last add-on built (metrics-server) then waits
+        # alone at the end instead of holding back the tests after it.
+        needs = {item.nodeid: max([0, *(built.index(a) + 1 for mark in item.iter_markers("addons") for a in mark.args)])
+                 for item in items if is_cluster_test(item)}
         waits: dict[str, int] = {}
         for item in items:
             if is_cluster_test(item):
-                needs = [a for mark in item.iter_markers("addons") for a in mark.args]
-                path = str(item.fspath)
-                waits[path] = max([waits.get(path, 0), *(built.index(a) + 1 for a in needs)])
+                waits[str(item.fspath)] = max(waits.get(str(item.fspath), 0), needs[item.nodeid])
 
         def key(item):  # items that run no lab first, then lab by lab, phase by phase, then the cluster's tests
             lab, phase = self.runs.get(item.nodeid, (None, 0))
             if is_cluster_test(item):
-                return ((len(built) + 1, waits[str(item.fspath)]), 0, position[item.nodeid])
+                return ((len(built) + 1, waits[str(item.fspath)]), needs[item.nodeid], position[item.nodeid])
             # A lab that waits for an add-on goes after the labs that need none, and in the order the
             # add-ons are built (cluster_parts.ADDONS): on a new machine they are still being built when
             # the cluster is ready (labkit/provision/node_image.py).

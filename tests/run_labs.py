@@ -16,8 +16,8 @@ course cluster only once it is up. The cluster is created once, here, in the bac
 new machine `labkit cluster up` waits for the node image being built); the units get
 LABKIT_TEST_CLUSTER=ready and do not ask for it again. Among the units that can start, those whose
 add-ons are built come first (cluster_addons.can_work_now: on a new machine the add-ons are built one
-after another once the node image exists), then the cluster units, longest first (they and `disrupts`
-are the chain that ends the run), then the Docker labs, longest first. Measured in docs/instructors.md.
+after another once the node image exists), then `disrupts`, then the other cluster units, longest first
+(the chain that ends the run), then the Docker labs, longest first. Measured in docs/instructors.md.
 Each unit orders its tests as lab_order.py says. Arguments after the options go to every pytest, e.g.
 `python tests/run_labs.py --only 01,02 -x`.
 """
@@ -82,11 +82,14 @@ def plan(only: list[str] | None = None) -> list[Unit]:
              addons=tuple(cluster_parts.ADDONS))], key=lambda u: -u.cost)
     docker_units = sorted([u for u in lab_units if not u.cluster] + [
         Unit("none", "none", IN_PARALLEL, "the tests that run no lab")], key=lambda u: -u.cost)
+    # `disrupts` first of the units needing the cluster: it needs no add-on, and run as soon as the cluster
+    # is up it holds back no lab (they wait for add-ons then, on a new machine); at the end nothing would
+    # be left to run beside it (a cold .ci/run of 2026-12-06 ended with it and `last`, the cores 30% busy).
     return [Unit("alone", "none", "alone", "the tests that clean up the whole course", stage=0, sole=EVERYTHING),
-            *cluster_units,
             Unit("disrupts", "cluster", "disrupts_cluster and not last",
                  "the cluster tests that stop its API server or rewrite the labs' kubeconfig", cluster=True,
                  sole=CLUSTER),
+            *cluster_units,
             *docker_units,
             Unit("last", "cluster", "last", "the tests nothing may run beside (a Docker restart)", stage=2,
                  sole=EVERYTHING)]
@@ -136,6 +139,8 @@ def start(unit: Unit, extra: list[str], env: dict[str, str], out_lock: threading
     basetemp.parent.mkdir(parents=True, exist_ok=True)  # pytest makes basetemp itself, not its parent
     cmd = [sys.executable, "-m", "pytest", "-v", "--nbval-lax", "-p", "no:cacheprovider", f"--labs={unit.labs}",
            "-m", unit.marks, f"--basetemp={basetemp}", *extra, "tests/labs", "labs/", "tests/cluster"]
+    with out_lock:
+        print(f"=== {unit.name}: {unit.what}", flush=True)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             bufsize=1, env=env)
 
@@ -146,8 +151,6 @@ def start(unit: Unit, extra: list[str], env: dict[str, str], out_lock: threading
 
     thread = threading.Thread(target=relay, daemon=True)
     thread.start()
-    with out_lock:
-        print(f"=== {unit.name}: {unit.what} (pid {proc.pid})", flush=True)
     return Run(unit, time.monotonic(), proc, thread)
 
 
@@ -191,8 +194,9 @@ def main(argv: list[str]) -> int:
                 with out_lock:
                     print(f"=== the course cluster: `labkit cluster up` exited {cluster_up.returncode} after "
                           f"{time.monotonic() - up_began:.0f} s; log: {cluster_log}", flush=True)
-                if cluster_up.returncode != 0:  # every unit that needs it fails, with the reason
-                    print("\n".join(cluster_log.read_text().splitlines()[-25:]), flush=True)
+                    if cluster_up.returncode != 0:  # every unit that needs it fails, with the reason
+                        print("\n".join(cluster_log.read_text().splitlines()[-25:]), flush=True)
+                if cluster_up.returncode != 0:
                     done += [Run(u, time.monotonic(), code=1) for u in pending if u.cluster]
                     pending = [u for u in pending if not u.cluster]
             ready = cluster_up is not None and cluster_up.returncode == 0
@@ -204,8 +208,8 @@ def main(argv: list[str]) -> int:
                 running.append(start(unit, extra, env, out_lock))
             time.sleep(1)
     except KeyboardInterrupt:
-        for run in running:
-            run.proc.terminate()
+        for proc in [r.proc for r in running] + [cluster_up] * (cluster_up is not None):
+            proc.terminate()
         raise
     print(f"\n=== lab tests ({time.monotonic() - began:.0f} s in all, {max(opts.sessions, 1)} at once; one after "
           f"another they took {sum(r.seconds for r in done):.0f} s)")

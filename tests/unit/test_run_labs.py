@@ -22,12 +22,13 @@ def test_every_lab_is_one_unit_and_the_clusters_tests_always_run():
     assert sorted(only) == sorted(["alone", "01", "02", "none", "cluster", "disrupts", "last"])
 
 
-def test_the_cluster_units_come_before_the_docker_labs_and_longest_first():
+def test_disrupts_then_the_cluster_units_longest_first_then_the_docker_labs():
     order = [u.name for u in run_labs.plan() if u.stage == 1]
-    cluster = order[:order.index("disrupts")]
+    assert order[0] == "disrupts"
+    cluster = order[1:len(CLUSTER) + 2]
     assert set(cluster) == set(CLUSTER) | {"cluster"}
     assert [UNITS[n].cost for n in cluster] == sorted((UNITS[n].cost for n in cluster), reverse=True)
-    assert set(order[order.index("disrupts") + 1:]) == set(DOCKER) | {"none"}
+    assert set(order[len(CLUSTER) + 2:]) == set(DOCKER) | {"none"}
 
 
 def test_labs_publishing_the_same_host_port_never_run_at_once():
@@ -142,3 +143,19 @@ def test_two_workers_take_less_than_the_measured_static_split():
     end = max(e for _, e in simulate(2, COLD, CLUSTER_UP, ADDONS_BUILT).values())
     one = max(e for _, e in simulate(1, COLD, CLUSTER_UP, ADDONS_BUILT).values())
     assert end < STATIC_END - 150 and one > STATIC_END, (end, one)
+
+
+def test_the_cluster_unit_runs_its_tests_in_the_add_ons_build_order():
+    """tests/lab_order.py, as the `cluster` unit collects: the smoke test of the add-on built last comes
+    last, so on a new machine it alone waits for that build (collected only: no cluster needed)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "--labs=cluster", "-m", run_labs.IN_PARALLEL, "tests/cluster"],
+                          cwd=run_labs.ROOT, capture_output=True, text=True)
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    assert ids, done.stdout + done.stderr
+    assert list(cluster_parts.ADDONS)[-1] == "metrics-server"
+    assert ids[-1].endswith("test_metrics_server_reports_pod_metrics"), ids
+    assert ids.index(next(i for i in ids if "gateway_api" in i)) > ids.index(next(i for i in ids if "pvc_binds" in i))
