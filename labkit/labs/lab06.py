@@ -113,6 +113,11 @@ def _env_source(container, name: str):
     return next((e for e in container.env or [] if e.name == name), None)
 
 
+def _running(pod, container: str) -> bool:
+    status = _container(pod.status.container_statuses, container)
+    return status is not None and status.state is not None and status.state.running is not None
+
+
 def _process_env(lab, pod: str, container: str, name: str) -> str | None:
     code, out, _ = lab.kube.exec(pod, ["printenv", name], container=container)
     return out.strip() if code == 0 else None
@@ -435,10 +440,15 @@ def config(lab):
             + (f" (it is set to {env.value!r} in the template)." if env is not None and env.value else "."),
             "keep env GREETING from configMapKeyRef api-config (kubectl -n $NS apply -f deployment.yaml), "
             "change the ConfigMap, then restart the rollout.")
-    pods = [p for p in deployment_pods(lab) if cluster.has_condition(p, "Ready")]
+    # Every pod whose api container runs, ready or not (a readiness probe failing for a moment under load
+    # hides no process), and at least one: with none, there is no environment to read, and no pass.
+    pods = [p for p in deployment_pods(lab) if _running(p, APP)]
+    require(pods, "no pod of deployment api is running its api container, so no environment can be read.",
+            "get the Deployment running again (`kubectl -n $NS rollout status deployment/api`; a stalled "
+            "rollout: `kubectl -n $NS rollout undo deployment/api`), then restart the rollout.")
     stale = [p.metadata.name for p in pods if _process_env(lab, p.metadata.name, APP, "GREETING") != want]
     require(not stale, f"{len(stale)} of {len(pods)} pods still have the old GREETING in their environment "
                        f"({', '.join(stale)}).",
             "environment variables are read when a container starts: kubectl -n $NS rollout restart "
             "deployment/api (new pods, one at a time, no downtime).")
-    return f"all {len(pods)} ready pods see GREETING=hola: the restart gave each new container the ConfigMap's value."
+    return f"all {len(pods)} running pods see GREETING=hola: the restart gave each new container the ConfigMap's value."
