@@ -10,10 +10,10 @@ so labs that share nothing run side by side. The units (plan()):
 * `last`, by itself: a Docker restart.
 A free worker starts the first unit (pick()) that can run beside those running: the Docker labs one at a
 time (they share the daemon's build cache, and the untagged images a lab's cells leave are told apart
-by when they appear, cleanup.BuildWatch: a cold run with two at once left two behind and failed lab 04),
-labs that publish the same host port (LabInfo.host_ports) never at once, and a unit that needs the
-course cluster only once it is up. The cluster is created once, here, in the background, while the Docker labs run (on a
-new machine `labkit cluster up` waits for the node image being built); the units get
+by when they appear, cleanup.BuildWatch: a warm run with two at once left two behind), labs that
+publish the same host port (LabInfo.host_ports) never at once, and a unit that needs the course
+cluster only once it is up. The cluster is created once, here, in the background, while the Docker
+labs run (on a new machine `labkit cluster up` waits for the node image being built); the units get
 LABKIT_TEST_CLUSTER=ready and do not ask for it again. Among the units that can start, those whose
 add-ons are built come first (cluster_addons.can_work_now: on a new machine the add-ons are built one
 after another once the node image exists), then the cluster units, longest first, and `disrupts` after
@@ -37,11 +37,10 @@ from typing import Callable
 from labkit import cluster_parts, config, labs
 
 ROOT = Path(__file__).resolve().parents[1]
-# Seconds each unit took in the last measured warm `make test` (.ci/run of 2026-12-06; lab 06 from the
-# cold run of that day, less its wait for the cluster): the order among units that can start. A lab not
-# listed counts as NEW_LAB.
-LAST_SECONDS = {"01": 92, "02": 130, "03": 152, "04": 180, "05": 247, "06": 789, "07": 260, "08": 314,
-                "none": 30, "cluster": 200, "disrupts": 110}
+# Seconds each unit took in the last measured warm `make test` (.ci/run of 2ad5f61, 2026-12-06, two at
+# once): the order among units that can start. A lab not listed counts as NEW_LAB.
+LAST_SECONDS = {"01": 61, "02": 125, "03": 144, "04": 233, "05": 221, "06": 778, "07": 319, "08": 299,
+                "none": 86, "cluster": 87, "disrupts": 86}
 NEW_LAB = 300
 EVERYTHING = "all"    # Unit.sole: nothing runs beside it
 CLUSTER = "cluster"   # Unit.sole: no unit that needs the cluster runs beside it
@@ -116,7 +115,10 @@ def pick(pending: list[Unit], running: list[Unit], cluster_ready: bool,
     if not pending:
         return None
     stage = min(u.stage for u in pending + running)
-    can = [u for u in pending if u.stage == stage and (cluster_ready or not u.cluster) and fits(u, running)]
+    # A unit that disrupts the cluster waits for every other cluster unit, started or not (plan()).
+    others = any(u.cluster and u.sole != CLUSTER for u in pending)
+    can = [u for u in pending if u.stage == stage and (cluster_ready or not u.cluster) and fits(u, running)
+           and not (u.sole == CLUSTER and others)]
     if not can:
         return None
     built = list(cluster_parts.ADDONS)

@@ -36,6 +36,8 @@ def test_disrupts_waits_for_every_cluster_unit_before_it():
     assert run_labs.pick(pending, [UNITS["05"]], True, everything_built) == UNITS["07"]
     assert run_labs.pick(pending[1:], [UNITS["05"]], True, everything_built) == UNITS["02"]
     assert run_labs.pick(pending[1:], [UNITS["01"]], True, everything_built) == UNITS["disrupts"]
+    nothing = lambda name: False  # noqa: E731
+    assert run_labs.pick(pending, [UNITS["01"]], True, nothing) == UNITS["07"]  # waits inside, not disrupts
 
 
 def test_labs_publishing_the_same_host_port_never_run_at_once():
