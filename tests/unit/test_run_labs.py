@@ -40,6 +40,18 @@ def test_disrupts_waits_for_every_cluster_unit_before_it():
     assert run_labs.pick(pending, [UNITS["01"]], True, nothing) == UNITS["07"]  # waits inside, not disrupts
 
 
+def test_the_chain_with_more_work_left_goes_first():
+    """Warm, LABS=01..05: with lab 05 running, lab 03 (and 02, 01 after it, one at a time) before the
+    cluster's tests, whose chain is shorter (in .ci/run of 482a412 lab 03 waited 89 s for them); with
+    lab 06 still to run, the cluster's chain first."""
+    pending = [UNITS["cluster"], UNITS["disrupts"], UNITS["03"], UNITS["02"], UNITS["01"]]
+    assert run_labs.chain(UNITS["03"]) == run_labs.chain(UNITS["01"]) != run_labs.chain(UNITS["cluster"])
+    assert run_labs.pick(pending, [UNITS["05"]], True, everything_built) == UNITS["03"]
+    # A free worker never idles for the longer chain: with a Docker lab running, the cluster's tests.
+    assert run_labs.pick(pending, [UNITS["04"]], True, everything_built) == UNITS["cluster"]
+    assert run_labs.pick([UNITS["06"], *pending], [UNITS["05"]], True, everything_built) == UNITS["06"]
+
+
 def test_labs_publishing_the_same_host_port_never_run_at_once():
     assert "host port 3000" in UNITS["02"].holds & UNITS["04"].holds
     assert not run_labs.fits(UNITS["04"], [UNITS["02"]])
@@ -103,10 +115,10 @@ ADDONS_BUILT = {"metallb": 775, "local-path": 880, "traefik": 1283, "metrics-ser
 STATIC_END = 2138  # that run's lab sessions, dealt once and for all
 
 
-def simulate(workers: int, seconds: dict, cluster_up: float, addons_built: dict):
+def simulate(workers: int, seconds: dict, cluster_up: float, addons_built: dict, only=None):
     """Start and end of every unit: pick() at each moment a unit ends, the cluster comes up or an add-on
     is built; a unit started before its add-ons are built waits for them (cluster_addons.ensure)."""
-    pending, running, spans, now = run_labs.plan(), {}, {}, 0.0
+    pending, running, spans, now = run_labs.plan(only), {}, {}, 0.0
     while pending or running:
         while len(running) < workers:
             unit = run_labs.pick(pending, list(running), now >= cluster_up,
@@ -152,6 +164,22 @@ def test_two_workers_take_less_than_the_measured_static_split():
     end = max(e for _, e in simulate(2, COLD, CLUSTER_UP, ADDONS_BUILT).values())
     one = max(e for _, e in simulate(1, COLD, CLUSTER_UP, ADDONS_BUILT).values())
     assert end < STATIC_END - 150 and one > STATIC_END, (end, one)
+
+
+# A warm `LABS=01,02,03,04,05 .ci/run` of 482a412 (2026-12-06): each unit's seconds, the cluster up at
+# 172 s, every add-on built; its units ended at 847 s (lab 03 waited for the cluster's tests).
+WARM_01_05 = {"alone": 11, "04": 260, "none": 83, "05": 233, "cluster": 88, "03": 132, "disrupts": 85,
+              "02": 113, "01": 60, "last": 180}
+
+
+def test_a_simulated_warm_run_keeps_the_docker_labs_going():
+    """The Docker labs' chain (565 s) was the longer one there: run back to back, the run ends near
+    alone + that chain + last (756 s), not 847."""
+    built = {a: 0 for a in ADDONS_BUILT}
+    spans = simulate(2, WARM_01_05, 172, built, only=["01", "02", "03", "04", "05"])
+    docker = sorted(spans[n] for n in ("04", "03", "02", "01"))
+    assert all(b[0] == a[1] for a, b in zip(docker, docker[1:])), docker  # back to back
+    assert max(e for _, e in spans.values()) < 800, spans
 
 
 def test_the_cluster_unit_runs_its_tests_in_the_add_ons_build_order():
