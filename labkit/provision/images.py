@@ -94,12 +94,33 @@ def build_all(force: bool = False, refs: list[str] | None = None) -> list[tuple[
     images = [i for i in catalogue.CATALOGUE if refs is None or i.ref in refs]
     if any(i.recipe != "rootfs" for i in images) and catalogue.DEBIAN not in images:
         images.insert(0, catalogue.DEBIAN)
+    replaced = []
     for img in images:
         t0 = time.monotonic()
         if daemon.present(img.ref) and not daemon.built_offline(img.ref):  # never replace a real official image
             results.append((img.ref, "official image present, kept", 0.0))
             continue
+        if force and daemon.present(img.ref):
+            replaced.append(daemon.image(img.ref).id)
         what = build_one(img, force)
         results.append((img.ref, what, time.monotonic() - t0))
         print(f"  {img.ref:32} {what:8} {time.monotonic() - t0:6.1f}s", flush=True)
+    remove_replaced(replaced)
     return results
+
+
+def remove_replaced(image_ids: list[str]) -> list[str]:
+    """A forced rebuild leaves the offline build it replaced untagged (about 2 GB for the catalogue):
+    remove each of `image_ids` that is now untagged, the later ones first (they are built FROM the
+    earlier ones). One still tagged, or used by a container, is kept. Returns the ids removed."""
+    import docker.errors
+
+    removed = []
+    for image_id in reversed(image_ids):
+        try:
+            if not daemon.client().images.get(image_id).tags:
+                daemon.client().images.remove(image_id)  # no force: a container using it keeps it
+                removed.append(image_id)
+        except docker.errors.APIError:  # gone already, or in use
+            continue
+    return removed

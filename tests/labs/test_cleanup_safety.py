@@ -8,7 +8,7 @@ import uuid
 import docker
 import pytest
 
-from labkit import cleanup, config, daemon, ownership
+from labkit import catalogue, cleanup, config, daemon, ownership
 
 BASE = "debian:bookworm-slim"
 pytestmark = pytest.mark.alone
@@ -106,3 +106,40 @@ def test_untagged_images_a_lab_cell_builds_are_removed_and_no_one_elses(tmp_path
                     ip.events.unregister(name, cb)
         subprocess.run(["docker", "rmi", tag, own], capture_output=True)
         InteractiveShell.clear_instance()
+
+
+def test_a_forced_rebuild_removes_only_the_offline_builds_it_untagged(tmp_path):
+    """`labkit images build --force` (and `make bench --cold`) left each replaced offline image untagged,
+    about 2 GB. Removed: the one the rebuild untagged. Kept: the new build, and a replaced one that a
+    container still uses."""
+    import io
+    import tarfile
+
+    from labkit.provision import images
+
+    c = daemon.client()
+    refs = [f"course-test-{uuid.uuid4().hex[:6]}/offline:{n}" for n in ("free", "in-use")]
+
+    def build(ref: str, content: bytes) -> str:  # an offline build: `docker import` of a one-file tree
+        tar = tmp_path / "rootfs.tar"
+        with tarfile.open(tar, "w") as t:
+            info = tarfile.TarInfo("marker")
+            info.size = len(content)
+            t.addfile(info, io.BytesIO(content))
+        subprocess.run(["docker", "import", "--change", f"LABEL {catalogue.OFFLINE_LABEL}={ref}", str(tar), ref],
+                       check=True, capture_output=True)
+        return c.images.get(ref).id
+
+    old = [build(ref, b"old " + ref.encode()) for ref in refs]
+    user = c.containers.create(old[1], "true")
+    new = [build(ref, b"new " + ref.encode()) for ref in refs]
+    try:
+        assert set(old).isdisjoint(new) and not c.images.get(old[0]).tags
+        assert images.remove_replaced([*old, new[0]]) == [old[0]]
+        with pytest.raises(docker.errors.ImageNotFound):
+            c.images.get(old[0])
+        assert c.images.get(old[1]) and [c.images.get(ref).id for ref in refs] == new
+    finally:
+        user.remove(force=True)
+        for image_id in (*new, old[1]):
+            subprocess.run(["docker", "rmi", "-f", image_id], capture_output=True)
