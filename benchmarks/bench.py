@@ -24,16 +24,33 @@ from labkit.provision import images  # noqa: E402
 from labkit.lab import Lab  # noqa: E402
 
 
+@contextlib.contextmanager
+def swapped(obj, **attrs):
+    """obj's attributes set to attrs while the block runs (the caches a cold figure is measured in)."""
+    saved = {name: getattr(obj, name) for name in attrs}
+    for name, value in attrs.items():
+        setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(obj, name, value)
+
+
 def offline_images(cold: bool) -> None:
-    """Warm: every image reused. With --cold also a forced rebuild over Docker's layer cache (the
-    debootstrap that precedes it on a new machine is timed in go_cold_breakdown, in a temporary
-    cache); official images a learner has pulled are never replaced."""
+    """Warm: every image reused. With --cold also a forced rebuild over Docker's layer cache, its
+    debootstrap in a temporary cache (the learner's Debian tarball is not rewritten; the images the
+    rebuild replaces are removed, images.remove_replaced); official images a learner has pulled are
+    never replaced."""
+    import tempfile
+
     if cold and not all(daemon.built_offline(img.ref) for img in catalogue.CATALOGUE):
         print("offline images: forced rebuild skipped (official images present; not replacing them)")
         cold = False
     for label, force in (("forced rebuild", True), ("warm", False)) if cold else (("warm", False),):
         t0 = time.monotonic()
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory(prefix="bench-offline-") as tmp, \
+                swapped(images, CACHE=Path(tmp)) if force else contextlib.nullcontext():
             results = images.build_all(force=force)
         print(f"offline images {label}: {time.monotonic() - t0:6.1f} s  "
               + ", ".join(f"{ref} {what} {secs:.1f}s" for ref, what, secs in results))
@@ -120,40 +137,32 @@ def setup_cold() -> None:
 
 
 def go_cold_breakdown() -> None:
-    """The cluster's Go programs and the Debian root filesystem from nothing: every cache they
-    use (Go's build and module caches, the course's artefact cache) is a temporary folder here,
-    so the learner's caches are neither used nor touched. Prints fetch and compile seconds per
-    program: the two overlap (gobuild.build_all), so the wall time is less than their sum."""
+    """The cluster's Go programs from nothing: every cache they use (Go's build and module caches,
+    the course's artefact cache) is a temporary folder here, so the learner's caches are neither used
+    nor touched. Prints fetch and compile seconds per program: the two overlap (gobuild.build_all), so
+    the wall time is less than their sum. (The Debian root filesystem's debootstrap is in the forced
+    rebuild's debian:bookworm-slim, offline_images.)"""
     from labkit import cluster_parts
     from labkit.provision import gobuild, node_image
 
-    with empty_go_caches("bench-cold-") as tmp:
-        saved = node_image.BIN, node_image.SRC, images.CACHE
-        node_image.BIN, node_image.SRC, images.CACHE = tmp / "bin", tmp / "src", tmp / "offline"
-        try:
-            t0 = time.monotonic()
-            with contextlib.redirect_stdout(io.StringIO()):
-                images._rootfs_tarball(force=True)
-            print(f"cold Debian root filesystem (debootstrap): {time.monotonic() - t0:6.1f} s")
-            timings: dict = {}
-            t0 = time.monotonic()
-            node_image.build_binaries(log=lambda *a: None, timings=timings)
-            wall = time.monotonic() - t0
-            cpu = sum(t.cpu for t in timings.values())
-            print(f"cold Go programs: {wall:6.1f} s wall (fetch {sum(t.fetch for t in timings.values()):.0f} s "
-                  f"+ compile {sum(t.compile for t in timings.values()):.0f} s, overlapped); compile CPU {cpu:,.0f} s, "
-                  f"at least {cpu / os.cpu_count():,.0f} s of wall time on {os.cpu_count()} cores")
-            for name, t in sorted(timings.items(), key=lambda kv: -(kv[1].fetch + kv[1].compile)):
-                print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s  CPU {t.cpu:7.1f} s")
-            # The add-ons come after the node image (off the cluster's critical path): timed apart.
-            t0 = time.monotonic()
-            _, spent = gobuild.build_all(cluster_parts.ADDON_PROGRAMS, node_image.BIN, node_image.SRC,
-                                         log=lambda *a: None)
-            print(f"cold add-on programs, after the node image: {time.monotonic() - t0:6.1f} s wall")
-            for name, t in spent.items():
-                print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s  CPU {t.cpu:7.1f} s")
-        finally:
-            node_image.BIN, node_image.SRC, images.CACHE = saved
+    with empty_go_caches("bench-cold-") as tmp, swapped(node_image, BIN=tmp / "bin", SRC=tmp / "src"):
+        timings: dict = {}
+        t0 = time.monotonic()
+        node_image.build_binaries(log=lambda *a: None, timings=timings)
+        wall = time.monotonic() - t0
+        cpu = sum(t.cpu for t in timings.values())
+        print(f"cold Go programs: {wall:6.1f} s wall (fetch {sum(t.fetch for t in timings.values()):.0f} s "
+              f"+ compile {sum(t.compile for t in timings.values()):.0f} s, overlapped); compile CPU {cpu:,.0f} s, "
+              f"at least {cpu / os.cpu_count():,.0f} s of wall time on {os.cpu_count()} cores")
+        for name, t in sorted(timings.items(), key=lambda kv: -(kv[1].fetch + kv[1].compile)):
+            print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s  CPU {t.cpu:7.1f} s")
+        # The add-ons come after the node image (off the cluster's critical path): timed apart.
+        t0 = time.monotonic()
+        _, spent = gobuild.build_all(cluster_parts.ADDON_PROGRAMS, node_image.BIN, node_image.SRC,
+                                     log=lambda *a: None)
+        print(f"cold add-on programs, after the node image: {time.monotonic() - t0:6.1f} s wall")
+        for name, t in spent.items():
+            print(f"  {name:24} fetch {t.fetch:6.1f} s  compile {t.compile:6.1f} s  CPU {t.cpu:7.1f} s")
 
 
 def _bytes(text: str) -> float:
@@ -222,7 +231,7 @@ def main() -> None:
             setup_cold()
         offline_images(cold="--cold" in sys.argv)
         cluster_figures(cold="--cold" in sys.argv)
-    if "--no-labs" in sys.argv:  # the set-up's figures only (with --cold: a new machine's, about 35 minutes)
+    if "--no-labs" in sys.argv:  # the set-up's figures only (with --cold: a new machine's, about 25 minutes)
         return
     chosen = [labs.get(i) for i in only[0].split(",")] if only else list(labs.LABS.values())
     variants = 0.0
