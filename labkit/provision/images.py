@@ -112,7 +112,8 @@ def build_all(force: bool = False, refs: list[str] | None = None) -> list[tuple[
 def remove_replaced(image_ids: list[str]) -> list[str]:
     """A forced rebuild leaves the offline build it replaced untagged (about 2 GB for the catalogue):
     remove each of `image_ids` that is now untagged, the later ones first (they are built FROM the
-    earlier ones). One still tagged, or used by a container, is kept. Returns the ids removed."""
+    earlier ones). One still tagged, used by a container or by an image built FROM it (a lab's) is kept.
+    Returns the ids removed."""
     import docker.errors
 
     removed = []
@@ -121,6 +122,6 @@ def remove_replaced(image_ids: list[str]) -> list[str]:
             if not daemon.client().images.get(image_id).tags:
                 daemon.client().images.remove(image_id)  # no force: a container using it keeps it
                 removed.append(image_id)
-        except docker.errors.APIError:  # gone already, or in use
+        except docker.errors.APIError:  # gone already, or in use (Docker refuses: 409)
             continue
     return removed
