@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from unittest import mock  # swaps the caches a cold figure is measured in, and puts them back
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 os.environ.setdefault("LABKIT_HEADLESS", "1")
@@ -22,19 +23,6 @@ import answer_variants  # noqa: E402
 from labkit import catalogue, cleanup, daemon, labs  # noqa: E402
 from labkit.provision import images  # noqa: E402
 from labkit.lab import Lab  # noqa: E402
-
-
-@contextlib.contextmanager
-def swapped(obj, **attrs):
-    """obj's attributes set to attrs while the block runs (the caches a cold figure is measured in)."""
-    saved = {name: getattr(obj, name) for name in attrs}
-    for name, value in attrs.items():
-        setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(obj, name, value)
 
 
 def offline_images(cold: bool) -> None:
@@ -50,7 +38,7 @@ def offline_images(cold: bool) -> None:
     for label, force in (("forced rebuild", True), ("warm", False)) if cold else (("warm", False),):
         t0 = time.monotonic()
         with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory(prefix="bench-offline-") as tmp, \
-                swapped(images, CACHE=Path(tmp)) if force else contextlib.nullcontext():
+                mock.patch.object(images, "CACHE", Path(tmp)) if force else contextlib.nullcontext():
             results = images.build_all(force=force)
         print(f"offline images {label}: {time.monotonic() - t0:6.1f} s  "
               + ", ".join(f"{ref} {what} {secs:.1f}s" for ref, what, secs in results))
@@ -99,16 +87,10 @@ def empty_go_caches(prefix: str):
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        saved_env = {k: os.environ.get(k) for k in ("GOCACHE", "GOMODCACHE")}
-        os.environ.update(GOCACHE=f"{tmp}/gocache", GOMODCACHE=f"{tmp}/gomod")
         try:
-            yield Path(tmp)
+            with mock.patch.dict(os.environ, GOCACHE=f"{tmp}/gocache", GOMODCACHE=f"{tmp}/gomod"):
+                yield Path(tmp)
         finally:
-            for k, v in saved_env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
             subprocess.run(["chmod", "-R", "u+w", tmp])  # Go's module cache is read-only
 
 
@@ -145,7 +127,7 @@ def go_cold_breakdown() -> None:
     from labkit import cluster_parts
     from labkit.provision import gobuild, node_image
 
-    with empty_go_caches("bench-cold-") as tmp, swapped(node_image, BIN=tmp / "bin", SRC=tmp / "src"):
+    with empty_go_caches("bench-cold-") as tmp, mock.patch.multiple(node_image, BIN=tmp / "bin", SRC=tmp / "src"):
         timings: dict = {}
         t0 = time.monotonic()
         node_image.build_binaries(log=lambda *a: None, timings=timings)

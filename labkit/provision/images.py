@@ -116,11 +116,11 @@ def remove_replaced(image_ids: list[str]) -> list[str]:
     Returns the ids removed."""
     import docker.errors
 
-    removed = []
+    c, removed = daemon.client(), []
     for image_id in reversed(image_ids):
         try:
-            if not daemon.client().images.get(image_id).tags:
-                daemon.client().images.remove(image_id)  # no force: a container using it keeps it
+            if not c.images.get(image_id).tags:
+                c.images.remove(image_id)  # no force: a container using it keeps it
                 removed.append(image_id)
         except docker.errors.APIError:  # gone already, or in use (Docker refuses: 409)
             continue
