@@ -136,6 +136,27 @@ def healthcheck(config: dict) -> list[str]:
     return [] if test[0] == "NONE" else test[1:]
 
 
+def in_image(ref: str, script: str, labels: dict[str, str]) -> str:
+    """What a shell script prints in a throwaway container of `ref` (its entrypoint bypassed, its USER kept)."""
+    return daemon.client().containers.run(ref, ["sh", "-c", script], entrypoint=[], remove=True,
+                                          labels=labels).decode()
+
+
+def healthcheck_program_missing(ref: str, config: dict, labels: dict[str, str]) -> str | None:
+    """The program an image's HEALTHCHECK runs when the image does not have it (the chapter's `curl` in a
+    slim image): such a healthcheck can never pass. None when it is there, or there is no healthcheck."""
+    import shlex
+
+    test = (config.get("Healthcheck") or {}).get("Test") or ["NONE"]
+    if test[0] not in ("CMD", "CMD-SHELL"):
+        return None
+    words = shlex.split(test[1]) if test[0] == "CMD-SHELL" and len(test) > 1 else test[1:]
+    if not words:
+        return None
+    found = in_image(ref, f"command -v {shlex.quote(words[0])} >/dev/null && echo found || true", labels)
+    return None if "found" in found else words[0]
+
+
 def own_steps(ref: str, base: str) -> list[str]:
     """The instructions `ref`'s own Dockerfile added on top of its final stage's base image `base`;
     nothing when `ref` is not built on `base` (its history does not start with base's)."""

@@ -18,6 +18,8 @@ Each lab's variants are data, in tests/variants/labNN.yaml:
         fail: {hardening: [words, ...]}   # these checks fail, message + hint containing every word
         pass: [size]                      # these checks pass
       after: [code, ...]              # tidying up what the variant made without the lab's labels
+      blind: true                     # written by someone who had read the lab and the chapter, not the
+                                      #   checks (docs/toolkit.md, "Writing an exercise")
 
 How it runs, for cost: the lab's solved notebook runs once, top to bottom, keeping its state (this is
 test_rerun's first run anyway). Just before the cells of each exercise, the variants of that exercise
@@ -64,6 +66,7 @@ class Variant:
     fail: dict[str, list[str]] = field(default_factory=dict)
     passes: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
+    blind: bool = False
 
     @property
     def name(self) -> str:
@@ -89,7 +92,7 @@ def load(lab: labs.LabInfo) -> list[Variant]:
                     list(raw.get("cells") or []),
                     {check: [str(w) for w in words or []] for check, words in (expect.get("fail") or {}).items()},
                     list(expect.get("pass") or []),
-                    list(raw.get("after") or []))
+                    list(raw.get("after") or []), bool(raw.get("blind", False)))
         problems = [f"unknown check {c!r}" for c in [v.at, *v.checks] if c not in known]
         if v.kind not in KINDS:
             problems.append(f"kind {v.kind!r} is not one of {KINDS}")
@@ -230,6 +233,7 @@ class LabRun:
     real_failures: list[str]  # the solved notebook's own cells that failed
     seconds: dict[str, float] = field(default_factory=dict)  # variant -> seconds its cells ran
     total: float = 0.0  # seconds every cell of the run took, the lab's own included
+    blind: int = 0  # how many of the variants were written blind
 
     @property
     def cost(self) -> float:
@@ -279,7 +283,7 @@ def run(lab: labs.LabInfo, cwd: Path, answers: bool = True) -> LabRun:
                 continue
             results = {k: tuple(r) for k, r in json.loads(line[len(MARK):]).items()}
             outcomes[meta["name"]] = Outcome(results, answer_errors.get(meta["name"], []))
-    return LabRun(outcomes, real, seconds, total)
+    return LabRun(outcomes, real, seconds, total, sum(v.blind for v in variants))
 
 
 RUNS: dict[str, LabRun] = {}  # one run per lab and session, shared by test_rerun, the variant tests, the summary
@@ -296,7 +300,8 @@ def summary() -> list[str]:
     lines = []
     for lab_id, lab_run in sorted(RUNS.items()):
         slowest = max(lab_run.seconds, key=lab_run.seconds.get, default=None)
-        lines.append(f"lab {lab_id}: the cells of {len(lab_run.seconds)} answer variants ran {lab_run.cost:.0f} s"
+        lines.append(f"lab {lab_id}: the cells of {len(lab_run.seconds)} answer variants ({lab_run.blind} written "
+                     f"blind) ran {lab_run.cost:.0f} s"
                      + (f" (slowest {slowest}: {lab_run.seconds[slowest]:.0f} s)" if slowest else ""))
     if len(RUNS) > 1:
         lines.append(f"all answer variants' cells: {sum(r.cost for r in RUNS.values()):.0f} s "

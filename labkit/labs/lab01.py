@@ -23,7 +23,7 @@ def command_line(ctr) -> str:
 
 @checks("kernel", "The container shares the host's kernel")
 def kernel(lab):
-    ctr = lab_container(lab, "lab01-kernel", f"run `docker run --name lab01-kernel $LAB_LABELS {BASE} uname -r`.")
+    ctr = lab_container(lab, "lab01-kernel", f"run exercise 1's cell: a container named lab01-kernel, from {BASE}, with $LAB_LABELS (its hints are above it).")
     ctr.reload()
     require(ctr.attrs["State"]["Status"] == "exited" and ctr.attrs["State"]["ExitCode"] == 0,
             f"lab01-kernel should have run `uname -r` and exited 0; it is {ctr.status}.",
@@ -42,7 +42,7 @@ def kernel(lab):
 
 @checks("pid1", "The container has its own process tree")
 def pid1(lab):
-    ctr = lab_container(lab, "lab01-sleeper", f"run `docker run -d --name lab01-sleeper $LAB_LABELS {BASE} sleep infinity`.")
+    ctr = lab_container(lab, "lab01-sleeper", f"run exercise 2's cell: a container named lab01-sleeper, from {BASE}, with $LAB_LABELS (its hints are above it).")
     require(ctr.status == "running", f"lab01-sleeper is {ctr.status}, not running.",
             "start it detached (-d) with the command `sleep infinity` so it keeps running.")
     hc = ctr.attrs["HostConfig"]
@@ -78,7 +78,7 @@ def cgroup_limits(ctr) -> tuple[int | None, float | None]:
 @checks("limits", "Memory and CPU limits are cgroup settings the container can read")
 def limits(lab):
     ctr = lab_container(lab, "lab01-limited",
-                        f"run `docker run -d --name lab01-limited $LAB_LABELS --memory 128m --cpus 0.5 {PYTHON} sleep infinity`.")
+                        f"run exercise 3's cell: a container named lab01-limited, from {PYTHON}, with $LAB_LABELS (its hints are above it).")
     require(ctr.status == "running", f"lab01-limited is {ctr.status}, not running.", "start it detached with `sleep infinity`.")
     hc = ctr.attrs["HostConfig"]
     # The cgroup files are the truth: --cpus 0.5 and --cpu-quota 50000 --cpu-period 100000 write the same.
@@ -150,7 +150,8 @@ def startup(lab):
             "the runs overlapped, so each one's time includes waiting for the others.",
             "start them one after the other: `docker run` in the loop without `&` (or -d).")
     require(len(runs) >= 5, f"found {len(runs)} finished lab01-start-N containers; the exercise needs 5.",
-            f"run the loop that starts lab01-start-1 … lab01-start-5 with `{BASE} true` (and $LAB_LABELS).")
+            f"run the loop that starts lab01-start-1 … lab01-start-5 with `{BASE} true` (and $LAB_LABELS), and keep "
+            "them: a container started with --rm is deleted as it exits, with the times the daemon recorded.")
     require(all(r["exit"] == 0 for r in runs), "some lab01-start-N containers failed.", "their command should be `true`.")
     median = statistics.median(r["create_to_start_ms"] + r["run_ms"] for r in runs)
     return (f"{len(runs)} containers, one after another; median create→exit {median:.0f} ms as the daemon "

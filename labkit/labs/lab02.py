@@ -30,16 +30,43 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def final_stage(ins: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The instructions the final image gets: its stage's, and those of the stages it is built FROM by
+    name (an image inherits its base's settings; ARGs and instructions of other stages do not carry over)."""
+    stages, current = {}, None
+    order = []
+    for word, args in ins:
+        if word == "FROM":
+            parts = args.split()
+            base = next((x for x in parts if not x.startswith("--")), "")
+            name = parts[-1].lower() if len(parts) >= 3 and parts[-2].upper() == "AS" else f"#{len(order)}"
+            current = name
+            stages[name] = {"base": base.lower(), "ins": []}
+            order.append(name)
+        elif current is not None:
+            stages[current]["ins"].append((word, args))
+    out, stage = [], order[-1] if order else None
+    while stage is not None:
+        out = stages[stage]["ins"] + out
+        stage = stages[stage]["base"] if stages[stage]["base"] in stages else None
+    return out
+
+
 @checks("dockerfile", "The Dockerfile is multi-stage, non-root, with EXPOSE, HEALTHCHECK and build args")
 def dockerfile(lab):
     path = lab.workdir / "api" / "Dockerfile"
     require(path.exists(), f"there is no Dockerfile at {path}.", "run the %%writefile cell of exercise 1.")
-    ins = dockerfile_instructions(path.read_text())
-    froms = [a for w, a in ins if w == "FROM"]
+    everything = dockerfile_instructions(path.read_text())
+    froms = [a for w, a in everything if w == "FROM"]
+    ins = final_stage(everything)  # USER, EXPOSE, HEALTHCHECK and ARG count where the image gets them
     require(len(froms) >= 2, f"the Dockerfile has {len(froms)} FROM line(s); a multi-stage build has at least two.",
             "add a build stage (FROM ... AS build) that installs the dependencies, and a runtime stage after it.")
     require(any(w == "COPY" and "--from=" in a for w, a in ins),
-            "no COPY --from=... takes files from the build stage.", "copy /opt/venv and the app from the build stage.")
+            "no COPY --from=... in the final stage takes files from the build stage.",
+            "copy /opt/venv and the app from the build stage.")
+    require(not any(w == "RUN" and re.search(r"\bpip3? install\b", a) for w, a in ins),
+            "the final stage runs pip install itself: pip, the wheels and the build's leftovers ship in the image.",
+            "install in the build stage only; the final stage copies the finished /opt/venv.")
     users = [a for w, a in ins if w == "USER"]
     require(users and users[-1].split(":")[0] not in ("root", "0"),
             "the final stage does not switch to a non-root USER.", "create a user (useradd) and add `USER app`.")
@@ -49,14 +76,20 @@ def dockerfile(lab):
             "add HEALTHCHECK ... CMD [\"python\", \"-m\", \"app.healthcheck\"] (slim images have no curl).")
     require(probes[-1].split()[0].upper() != "NONE", "the last HEALTHCHECK is `HEALTHCHECK NONE`, which switches "
             "health checking off.", "write HEALTHCHECK ... CMD [\"python\", \"-m\", \"app.healthcheck\"] instead.")
-    require(any(w == "ARG" and a.startswith("APP_VERSION") for w, a in ins), "there is no ARG APP_VERSION.",
+    tool = re.search(r"\b(curl|wget)\b", probes[-1])
+    require(not tool, f"the HEALTHCHECK runs {tool and tool.group(1)}, which {RUNTIME_BASE} does not have: it can "
+            "never pass.", "use what the image has: the app's own check, python -m app.healthcheck.")
+    require(any(w == "ARG" and a.startswith("APP_VERSION") for w, a in ins),
+            "the final stage declares no ARG APP_VERSION" + (
+                ": an ARG before the first FROM is seen by FROM lines only; a stage must declare it again to use it."
+                if any(w == "ARG" and a.startswith("APP_VERSION") for w, a in everything) else "."),
             "declare `ARG APP_VERSION=dev` in the runtime stage and use it in a LABEL and an ENV.")
     return f"{len(froms)} stages, USER {users[-1]}, EXPOSE, HEALTHCHECK and ARG APP_VERSION present."
 
 
 @checks("image", f"The image {IMAGE} is built with its labels, a non-root user and a healthcheck")
 def image(lab):
-    img = daemon.image(IMAGE, f"build it: `docker build $LAB_LABELS --build-arg APP_VERSION=1.0.0 -t {IMAGE} api/`.")
+    img = daemon.image(IMAGE, f"build it from api/ with exercise 1's cell: tagged {IMAGE}, with $LAB_LABELS (its hints are above it).")
     cfg = img.attrs["Config"]
     labels = cfg.get("Labels") or {}
     require(labels.get(LABEL_LAB) == lab.id, f"{IMAGE} does not carry this lab's labels.",
@@ -69,6 +102,9 @@ def image(lab):
             "add USER app (after creating the user) to the final stage.")
     require(layers.healthcheck(cfg), "the image has no HEALTHCHECK (or HEALTHCHECK NONE, which switches it off).",
             "add HEALTHCHECK ... CMD [\"python\", \"-m\", \"app.healthcheck\"] to the final stage.")
+    missing = layers.healthcheck_program_missing(IMAGE, cfg, lab.labels)
+    require(not missing, f"the image's HEALTHCHECK runs {missing}, which the image does not have: it can never pass.",
+            "use what the image has: the app's own check, python -m app.healthcheck.")
     require(not layers.installs_in_final_stage(IMAGE, RUNTIME_BASE), "the final image ran `pip install` itself: its pip, wheels and build leftovers are "
             "in its layers, so the build stage is not doing its job.",
             "install the dependencies in the build stage and `COPY --from=build /opt/venv /opt/venv` into the "
@@ -91,7 +127,7 @@ NON_ROOT_FIX = "run as the non-root user (USER in the Dockerfile; do not pass --
 
 @checks("running", "lab02-api runs detached, healthy, non-root, with a published port and restart policy")
 def running(lab):
-    ctr = lab_container(lab, "lab02-api", "run the `docker run -d --name lab02-api ...` exercise cell.")
+    ctr = lab_container(lab, "lab02-api", "run the exercise cell that starts lab02-api (its hints are above it).")
     require(ctr.status == "running", f"lab02-api is {ctr.status}.", "start it: `docker start lab02-api`, or rerun the exercise.")
     require(ctr.image.id == daemon.image(IMAGE).id, f"lab02-api does not run {IMAGE}.", f"run it from the image {IMAGE}.")
     policy = ctr.attrs["HostConfig"]["RestartPolicy"]["Name"]
@@ -160,6 +196,9 @@ def registry(lab):
     require(pulled, "the image was pushed, but never pulled back: the registry's log has no GET of its "
             "manifest after the push.", f"`docker rmi {PUSHED}`, then `docker pull {PUSHED}`.")
     img = daemon.image(PUSHED, f"pull it back: `docker pull {PUSHED}`.")
+    require(img.id == daemon.image(IMAGE, "rebuild it with exercise 1's cells.").id,
+            f"what the registry serves as course/api:1.0.0 is not your image {IMAGE} (another image id).",
+            f"push your own build: the image you tag for the registry must be {IMAGE}, then pull it back.")
     digests = [d for d in img.attrs.get("RepoDigests") or [] if d.startswith(f"{REGISTRY}/course/api@")]
     require(digests, f"{PUSHED} has no digest from the registry.", f"`docker pull {PUSHED}`.")
     return f"pushed, then pulled back: the registry serves course/api:1.0.0 as {digests[0].split('@')[1][:19]}…"

@@ -17,6 +17,9 @@ PROXY = "http://localhost:8080"
 IMAGE = "course/api:lab04"
 VISITS = 5  # the calls exercise 2 makes
 STARTING = 20  # seconds a just-started nginx may take to listen (see through_proxy)
+# The names Compose looks for in a folder, in its order of precedence; the override file it adds by itself.
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+OVERRIDE = "compose.override.yaml"
 
 
 def containers(lab, service: str) -> list:
@@ -97,8 +100,8 @@ def spread(n: int = 30):
 
 @checks("healthy", "The stack is up the current way: healthy services, ordered start, own network, named volumes")
 def healthy(lab):
-    path = lab.workdir / "compose.yaml"
-    require(path.exists(), "there is no compose.yaml in the lab folder.", "run the %%writefile cell of exercise 1.")
+    path = next((lab.workdir / name for name in COMPOSE_FILES if (lab.workdir / name).exists()), None)
+    require(path is not None, "there is no compose.yaml in the lab folder.", "run the %%writefile cell of exercise 1.")
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -155,7 +158,12 @@ def backends(lab):
             f"call http://localhost:8080/visits {VISITS} times (the exercise cell), then check again.")
     require(rows == count, f"postgres has {rows} api visits but redis counts {count}: something wrote to one "
             "store without going through the API.", "let the API do the writing: call /visits, not psql or redis-cli.")
-    return f"{rows} rows written to postgres, redis counter at {hits}."
+    # Through the proxy: nginx logs every request it passes on (its access log is its stdout).
+    proxied = sum(" /visits" in line and '"GET' in line
+                  for line in containers(lab, "nginx")[0].logs().decode(errors="replace").splitlines())
+    require(proxied >= VISITS, f"nginx passed on {proxied} request(s) for /visits: the visits did not come "
+            "through the proxy.", f"send them to nginx, the stack's front door on {PROXY}, not to a service behind it.")
+    return f"{rows} rows written to postgres, redis counter at {hits}, {proxied} visits through nginx."
 
 
 @checks("persist", "Data in the named volume survived `docker compose down` and `up`")
@@ -169,6 +177,10 @@ def persist(lab):
     require(float(oldest) < created,
             "the postgres container is older than the data: the stack was not taken down and up since the visits.",
             "run `docker compose down` (without -v), then `docker compose up -d --wait`.")
+    network = daemon.client().networks.get(f"{compose_project(lab.id)}_app-network")
+    require(daemon.parse_time(network.attrs["Created"]).timestamp() > float(oldest),
+            "the containers are new, but app-network is older than the data: the stack was recreated, not "
+            "taken down.", "take the whole stack down (containers and networks, keeping the volumes), then up.")
     return "rows written before the postgres container was recreated are still there: the volume kept them."
 
 
@@ -177,6 +189,10 @@ def scaled(lab):
     replicas = containers(lab, "api")
     require(len(replicas) == 3, f"{len(replicas)} api container(s) running, not 3.",
             "remove `container_name` and the host port from api, then `docker compose up -d --scale api=3 --wait`.")
+    files = replicas[0].labels.get("com.docker.compose.project.config_files", "")
+    require(OVERRIDE in files, f"the api replicas were made from {files or 'no file'} alone, without {OVERRIDE}.",
+            f"leave compose.yaml as it is and put the changes for scaling in {OVERRIDE}, which Compose merges "
+            "over it by itself.")
     seen = {a["hostname"] for a in through_proxy(30)}
     require(len(seen) == 3, f"nginx sent 30 requests to {len(seen)} replica(s).",
             "nginx resolved `api` when it started: `docker compose restart nginx` so it sees all three.")

@@ -309,8 +309,7 @@ def etcd(lab):
         if exc.status != 404:
             raise
         require(False, f"there is no ConfigMap app-settings in {ns}.",
-                "kubectl -n $NS create configmap app-settings --from-literal=color=blue "
-                "--dry-run=client -o yaml | kubectl apply -f -")
+                "run exercise 2's first cell: ConfigMap app-settings with color=blue (its hints are above it).")
     require((cm.data or {}).get("color") == "blue", f"app-settings holds {cm.data or {}}, not color=blue.",
             "create it with --from-literal=color=blue (apply again to update it).")
     key = f"/registry/configmaps/{ns}/app-settings"
@@ -360,7 +359,12 @@ def scheduled(lab):
 def unschedulable(lab):
     pod = lab.kube.pod("stuck")
     require(pod is not None, f"there is no pod stuck in {lab.kube.namespace}.",
-            "create it with a nodeSelector no node matches (e.g. disktype: nvme) or a CPU request no node has.")
+            "create it: a pod that asks for something no node of this cluster has (its hints are above the cell).")
+    nodes = {n.metadata.name for n in lab.kube.nodes()}
+    require(not pod.spec.node_name or pod.spec.node_name in nodes,
+            f"stuck names its node itself (spec.nodeName: {pod.spec.node_name}, which is no node of this cluster): the "
+            "scheduler never saw it, so nothing says why it cannot run.",
+            "leave the choice of node to the scheduler: ask in the pod for something no node has.")
     require(not pod.spec.node_name, f"stuck was scheduled to {pod.spec.node_name}: a node satisfies it.",
             "delete it (`kubectl -n $NS delete pod stuck`) and ask for something no node has: a nodeSelector "
             "label no node carries, or resources.requests.cpu: \"64\".")
@@ -380,7 +384,7 @@ def mirror(lab):
     require(pod.metadata.creation_timestamp > since,
             f"{pod.metadata.name} was created {_ago(pod.metadata.creation_timestamp)} ago, before this lab's "
             "namespace: it has not been deleted since.",
-            f"kubectl -n kube-system delete pod {pod.metadata.name} --wait=false, then watch it come back.")
+            f"delete the mirror pod {pod.metadata.name} through the API server, then watch it come back.")
     cs = _container_status(pod)
     started = cs.state.running.started_at if cs and cs.state.running else None
     same = started is not None and started < pod.metadata.creation_timestamp
@@ -400,6 +404,11 @@ def restarted(lab):
             f"stop it on its node ({pod.spec.node_name}): docker exec {pod.spec.node_name} crictl stop <container id> "
             "(crictl ps --label io.kubernetes.pod.name=heal finds the id).")
     last = cs.last_state.terminated
+    require(last is None or last.exit_code >= 128 or last.signal,
+            f"heal's container ended by itself (exit code {last.exit_code if last else '?'}, {last.reason if last else ''}): "
+            "the kubelet restarted a program that exited, not one that was stopped on the node.",
+            "leave heal as it is, and stop its running container through the node's container runtime (crictl, "
+            "on the node).")
     return (f"heal's container restarted {cs.restart_count} time(s) on {pod.spec.node_name}, same pod "
             f"({pod.metadata.uid[:8]})" + (f"; last exit code {last.exit_code} ({last.reason})." if last else "."))
 
@@ -415,7 +424,7 @@ def kube_proxy(lab):
         if exc.status != 404:
             raise
         require(False, f"there is no Service web in {lab.kube.namespace}.",
-                "create it: a ClusterIP Service web selecting app=web, port 80 named http to targetPort 8000.")
+                "create it: a Service web in front of the pods app=web, on port 80 (its hints are above the cell).")
     require(svc.spec.type == "ClusterIP" and svc.spec.cluster_ip not in (None, "None"),
             f"Service web is of type {svc.spec.type} (clusterIP {svc.spec.cluster_ip}).",
             "make it a plain ClusterIP Service (no clusterIP: None, no type).")
@@ -465,7 +474,7 @@ def runtime(lab):
     # The runtime's version is in `kubectl get nodes -o wide`; a pod sandbox's ID is known to the runtime only.
     pod = lab.kube.pod("heal")
     require(pod is not None and pod.spec.node_name, f"there is no running pod heal in {lab.kube.namespace}.",
-            "rerun exercise 5's cell that creates heal.")
+            "rerun exercise 4's cell that creates heal.")
     sandboxes = node_exec(pod.spec.node_name, "crictl", "pods", "-q", "--namespace", f"^{lab.kube.namespace}$",
                           "--name", "^heal$", "--state", "ready").split()
     recorded_sandbox = finding(lab, "heal-sandbox", "the ID of heal's pod sandbox, as crictl on its node shows it")

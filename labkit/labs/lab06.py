@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from datetime import datetime
 
 from labkit import cleanup, cluster, cluster_addons, ownership, plots, progress
@@ -156,6 +157,20 @@ def _image(template) -> str:
     return c.image
 
 
+def _pods(value, replicas: int, up: bool) -> int | None:
+    """A rolling update's bound in pods: a number, or a percentage of the replicas (maxSurge rounds up,
+    maxUnavailable down, as the Deployment controller does)."""
+    import math
+
+    text = str(value)
+    if value is None or not text.rstrip("%").isdigit():
+        return None
+    if not text.endswith("%"):
+        return int(text)
+    share = int(text[:-1]) * replicas / 100
+    return math.ceil(share) if up else math.floor(share)
+
+
 def _deployment(lab, hint: str):
     return api_object(lambda: lab.kube.apps.read_namespaced_deployment(APP, lab.kube.namespace),
                       f"there is no Deployment {APP} in {lab.kube.namespace}.", hint)
@@ -166,11 +181,30 @@ def _rs_events(lab, reason: str) -> list:
     return [e for e in events if e.involved_object.kind == "ReplicaSet"]
 
 
-REQUEST_LINE = re.compile(r"^(?P<ip>[\d.:a-f]+) GET (?P<path>\S+) -> (?P<status>\d+)")
+# The API's request log: client address, path, status, and the Host header, the address the client
+# asked for (a Service's name or virtual IP, a node port, a LoadBalancer address, a pod's own IP).
+REQUEST_LINE = re.compile(r"^(?P<ip>[\d.:a-f]+) GET (?P<path>\S+) -> (?P<status>\d+)(?: host=(?P<host>\S+))?")
 
 
-def requests_seen(lab, pods: list) -> list[tuple[str, str, str, str]]:
-    """(pod, client IP, path, status) of every request in the API pods' logs."""
+@dataclass(frozen=True)
+class Request:
+    pod: str      # the pod that answered
+    ip: str       # where the connection came from
+    path: str
+    status: str
+    host: str     # the Host header: "api", "10.96.0.12", "localhost:30001", "10.244.1.5:3000" ...
+
+    @property
+    def hostname(self) -> str:
+        return self.host.rsplit(":", 1)[0] if self.host.count(":") == 1 else self.host
+
+    @property
+    def port(self) -> int:
+        return int(self.host.rsplit(":", 1)[1]) if self.host.count(":") == 1 else 80
+
+
+def requests_seen(lab, pods: list) -> list[Request]:
+    """Every request in the API pods' logs."""
     seen = []
     for pod in pods:
         try:
@@ -179,8 +213,14 @@ def requests_seen(lab, pods: list) -> list[tuple[str, str, str, str]]:
             continue
         for line in log.splitlines():
             if m := REQUEST_LINE.match(line):
-                seen.append((pod.metadata.name, m["ip"], m["path"], m["status"]))
+                seen.append(Request(pod.metadata.name, m["ip"], m["path"], m["status"], m["host"] or "-"))
     return seen
+
+
+def service_names(svc) -> set[str]:
+    """The addresses a client can use for a Service: its DNS names and its virtual IP."""
+    name, ns = svc.metadata.name, svc.metadata.namespace
+    return {name, f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.cluster.local", svc.spec.cluster_ip}
 
 
 # --- helpers the notebook calls -----------------------------------------------------------------
@@ -239,6 +279,12 @@ def wait_stalled(lab, name: str = APP, timeout: float = 90) -> None:
 def pod(lab):
     pod = lab.kube.pod(APP)
     require(pod is not None, f"there is no pod {APP} in {lab.kube.namespace}.", "kubectl -n $NS apply -f pod.yaml")
+    waiting_on = _container(pod.spec.init_containers, "log-forwarder")
+    require(waiting_on is None or waiting_on.restart_policy == "Always",
+            "log-forwarder is an ordinary init container: the pod waits for it to finish before api starts, and "
+            "a log follower never finishes.",
+            "a sidecar is an init container that keeps running beside the others: read \"Sidecar containers\" in "
+            "the Kubernetes docs for the one field that makes it one.")
     require(pod.status.phase == "Running" and cluster.has_condition(pod, "Ready"),
             f"pod {APP} is {pod.status.phase} and not Ready.",
             f"read its events and probes: `kubectl -n $NS describe pod {APP}`.")
@@ -257,6 +303,13 @@ def pod(lab):
     require(not missing, f"container api sets no {', '.join(missing)}.",
             "give it resources: requests (what the scheduler reserves) and limits (the cgroup ceiling), for "
             "cpu and memory, as in the chapter.")
+    from kubernetes.utils import parse_quantity
+
+    off = [f"{kind}.{r} is {(getattr(res, kind))[r]}, not {want}" for (kind, r), want in RESOURCES.items()
+           if parse_quantity(getattr(res, kind)[r]) != parse_quantity(want)]
+    require(not off, f"container api's {'; '.join(off)}.",
+            "CPU is counted in cores or millicores (m); memory in bytes with a suffix: Mi and Gi are powers of "
+            "two (64Mi = 64 × 2^20 bytes), M and G powers of ten.")
     live, ready = _probe_path(api.liveness_probe), _probe_path(api.readiness_probe)
     require(ready == "/health/ready", f"the readiness probe is {ready or 'missing'}, not an HTTP GET of /health/ready.",
             "readinessProbe: httpGet /health/ready on port 3000: traffic only once the dependencies answer.")
@@ -280,11 +333,20 @@ def pod(lab):
     status = _container(pod.status.init_container_statuses, "log-forwarder")
     require(status is not None and status.started,
             "the sidecar log-forwarder is not running.", f"kubectl -n $NS logs {APP} -c log-forwarder")
+    # What the sidecar is for: it prints the requests api appends to $LOG_FILE (the kubelet's probes
+    # are requests too, so a working pair shows lines within seconds).
+    forwarded = lab.kube.core.read_namespaced_pod_log(APP, lab.kube.namespace, container="log-forwarder", tail_lines=200)
+    require(any(REQUEST_LINE.match(line) for line in forwarded.splitlines()),
+            "log-forwarder runs but has printed none of api's requests: it does not see the file api writes.",
+            "the two containers share a file only through a volume both mount at the folder of $LOG_FILE.")
     return (f"api is Ready with requests and limits, liveness on /health/live and readiness on /health/ready; "
             f"the process got API_TOKEN from Secret {ref.name}; log-forwarder runs as a native sidecar.")
 
 
 DEPLOY_HINT = "kubectl -n $NS apply -f deployment.yaml && kubectl -n $NS rollout status deployment/api"
+# Exercise 1's container api: what it reserves and its ceiling (the goal says it in words).
+RESOURCES = {("requests", "cpu"): "100m", ("requests", "memory"): "64Mi",
+             ("limits", "cpu"): "500m", ("limits", "memory"): "128Mi"}
 
 
 @checks("deployment", "Deployment api: 3 ready replicas, a safe rolling update, and it replaces a deleted pod")
@@ -299,7 +361,7 @@ def deployment(lab):
             f"deployment api is not settled: {s.updated_replicas or 0} updated, {s.ready_replicas or 0} ready, "
             f"{s.available_replicas or 0} available of 3.", "kubectl -n $NS rollout status deployment/api")
     ru = spec.strategy.rolling_update if spec.strategy and spec.strategy.type == "RollingUpdate" else None
-    require(ru is not None and str(ru.max_unavailable) == "0" and str(ru.max_surge) == "1",
+    require(ru is not None and _pods(ru.max_unavailable, 3, up=False) == 0 and _pods(ru.max_surge, 3, up=True) == 1,
             f"the update strategy is {spec.strategy.type} with maxUnavailable {ru.max_unavailable if ru else '-'} "
             f"and maxSurge {ru.max_surge if ru else '-'}.",
             "strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}: never fewer than 3 "
@@ -328,6 +390,11 @@ def service(lab):
             f"Service api is of type {svc.spec.type} (clusterIP {svc.spec.cluster_ip}).",
             "a plain ClusterIP Service: no type, or type: ClusterIP, and no clusterIP: None.")
     selector = ",".join(f"{k}={v}" for k, v in (svc.spec.selector or {}).items())
+    require("pod-template-hash" not in (svc.spec.selector or {}),
+            f"Service api selects pod-template-hash={svc.spec.selector.get('pod-template-hash') if svc.spec.selector else ''}: "
+            "that label names one ReplicaSet, and every rollout makes a new one, so exercise 4's update would "
+            "leave the Service with no endpoints.",
+            "select by the labels of the Deployment's pod template, which every revision keeps.")
     pods = deployment_pods(lab)
     ready = {f"{p.status.pod_ip}:{PORT}" for p in pods if cluster.has_condition(p, "Ready")}
     endpoints = lab.kube.ready_endpoints(APP)
@@ -336,6 +403,10 @@ def service(lab):
     ports = {e.rsplit(":", 1)[1] for e in endpoints}
     require(ports == {str(PORT)}, f"Service api sends traffic to port {', '.join(sorted(ports))} of the pods, which "
                                   f"listen on {PORT}.", f"targetPort: {PORT} (or the container port's name, http).")
+    listens = sorted(p.port for p in svc.spec.ports or [])
+    require(80 in listens, f"Service api listens on port {', '.join(map(str, listens))}, and http://api/ connects to "
+                           "port 80: the client's requests never reach it.",
+            f"port is what clients connect to (80), targetPort where the pods listen ({PORT}).")
     strays = endpoints - ready
     if strays:
         names = {p.status.pod_ip: p.metadata.name for p in lab.kube.core.list_namespaced_pod(lab.kube.namespace).items}
@@ -348,14 +419,18 @@ def service(lab):
             "wait a second and rerun the check.")
     client = lab.kube.pod("client")
     require(client is not None and client.status.pod_ip, "the client pod is gone.", "rerun the lab's set-up cell.")
-    served = {pod for pod, ip, path, status in requests_seen(lab, pods)
-              if ip == client.status.pod_ip and status == "200"}
+    from_client = [r for r in requests_seen(lab, pods) if r.ip == client.status.pod_ip and r.status == "200"]
+    via_service = [r for r in from_client if r.hostname in service_names(svc) and r.port == 80]
+    served = {r.pod for r in via_service}
+    direct = sorted({r.host for r in from_client} - {r.host for r in via_service})
     require(len(served) >= 2,
-            f"the client's requests reached {len(served)} pod(s) of the Deployment" +
-            (": one pod's IP, not the Service." if len(served) == 1 else "."),
-            "send them to the Service by name: kubectl -n $NS exec client -- python fetch.py http://api/ 10")
-    return (f"{len(endpoints)} ready endpoints, exactly the Deployment's pods; the client's requests to "
-            f"http://api/ were answered by {len(served)} different pods.")
+            f"the client's requests to the Service reached {len(served)} pod(s) of the Deployment" +
+            (f"; its other requests were addressed to {', '.join(direct[:3])}, not to the Service, so no Service "
+             "chose their pod." if direct else "."),
+            "address the Service, by its name or its ClusterIP, on its port 80 (kubectl -n $NS exec client -- "
+            "python fetch.py URL N): kube-proxy then picks a pod for every new connection.")
+    return (f"{len(endpoints)} ready endpoints, exactly the Deployment's pods; the client's requests to the Service "
+            f"({', '.join(sorted({r.host for r in via_service}))}) were answered by {len(served)} different pods.")
 
 
 @checks("exposed", "NodePort 30001 and a LoadBalancer address, each reached from outside the cluster")
@@ -375,15 +450,22 @@ def exposed(lab):
             f"api-lb is of type {lb.spec.type} and has no external address.",
             "type: LoadBalancer; MetalLB gives it an address within seconds (`kubectl -n $NS get svc api-lb`).")
     pod_ips = {p.status.pod_ip for p in lab.kube.core.list_namespaced_pod(lab.kube.namespace).items}
-    seen = requests_seen(lab, deployment_pods(lab))
-    for via, how in (("nodeport", f"curl 'http://localhost:{NODE_PORT}/?via=nodeport'"),
-                     ("lb", "curl \"http://$LB/?via=lb\" (LB: api-lb's EXTERNAL-IP)")):
-        hits = [(ip, status) for _, ip, path, status in seen if f"via={via}" in path]
-        outside = [ip for ip, status in hits if ip not in pod_ips and status == "200"]
-        require(outside, f"no request with ?via={via} came from outside the cluster" +
-                (f" (the {len(hits)} seen came from a pod: the Service's ClusterIP, not the {via} path)." if hits else "."),
+    answered = [r for r in requests_seen(lab, deployment_pods(lab)) if r.status == "200"]
+    address = ingress[0].ip or ingress[0].hostname
+    # Which door a request came through is the address its client dialled (its Host header): the node
+    # port on any node, or the LoadBalancer's address on port 80; "from outside" is a source that is no pod.
+    doors = (("the NodePort", lambda r: r.port == NODE_PORT, f"curl http://localhost:{NODE_PORT}/"),
+             (f"the LoadBalancer address {address}", lambda r: r.hostname == address and r.port == 80,
+              f"curl http://{address}/ (api-lb's EXTERNAL-IP)"))
+    for door, dialled, how in doors:
+        hits = [r for r in answered if dialled(r)]
+        outside = [r for r in hits if r.ip not in pod_ips]
+        require(outside, f"no request through {door} came from outside the cluster" +
+                (f" (the {len(hits)} seen came from a pod)." if hits else
+                 f" (requests from outside arrived addressed to {', '.join(sorted({r.host for r in answered if r.ip not in pod_ips})[:3])})."
+                 if any(r.ip not in pod_ips for r in answered) else "."),
                 f"from your machine: {how}.")
-    return (f"localhost:{NODE_PORT} and {ingress[0].ip} (MetalLB) both reached the Deployment's pods from "
+    return (f"localhost:{NODE_PORT} and {address} (MetalLB) both reached the Deployment's pods from "
             "outside the cluster, through a node (source: a node's address).")
 
 
@@ -415,9 +497,10 @@ def rollout(lab):
     require(_image(current.spec.template) == f"{IMAGE}:1.1" and _revision(current) > _revision(broken[-1]),
             "the newest revision is not 1.1.", "kubectl -n $NS rollout undo deployment/api")
     cause = (current.metadata.annotations or {}).get("kubernetes.io/change-cause", "")
-    require(cause, "the current revision has no change-cause: `rollout history` shows <none> for it.",
-            "record why before each change: kubectl -n $NS annotate deployment/api "
-            "kubernetes.io/change-cause='upgrade to 1.1' --overwrite, then roll out again.")
+    require(cause and "9.9" not in cause, "the current revision has no change-cause of its own: `rollout history` "
+            f"shows {cause or '<none>'} for it.",
+            "annotate the Deployment with kubernetes.io/change-cause right after the change it explains: the "
+            "controller copies the annotation to the revision it is rolling out.")
     history = (current.metadata.annotations or {}).get("deployment.kubernetes.io/revision-history", "")
     return (f"revisions {', '.join(str(_revision(r)) for r in sets)}; 9.9 (revision {_revision(broken[-1])}) "
             f"has 0 pods; 1.1 is revision {_revision(current)}" + (f" (earlier {history})" if history else "")
@@ -442,6 +525,15 @@ def config(lab):
             "change the ConfigMap, then restart the rollout.")
     # Every pod whose api container runs, ready or not (a readiness probe failing for a moment under load
     # hides no process), and at least one: with none, there is no environment to read, and no pass.
+    # No downtime: new pods came from a rollout (a new ReplicaSet, which keeps 3 ready while it replaces
+    # them), made after the ConfigMap changed; pods deleted and recreated by the same ReplicaSet were not.
+    changed = max((f.time for f in cm.metadata.managed_fields or [] if f.time), default=None)
+    newest = max(replica_sets(lab), key=_revision, default=None)
+    require(newest is None or changed is None or newest.metadata.creation_timestamp >= changed.replace(microsecond=0),
+            f"the pods were replaced outside a rollout: ReplicaSet {newest.metadata.name if newest else ''} is older "
+            "than the ConfigMap change, so nothing kept 3 pods ready while they were replaced.",
+            "let the Deployment replace them: a change to its pod template rolls them one at a time within "
+            "maxUnavailable and maxSurge (kubectl rollout has a command for exactly this).")
     pods = [p for p in deployment_pods(lab) if _running(p, APP)]
     require(pods, "no pod of deployment api is running its api container, so no environment can be read.",
             "get the Deployment running again (`kubectl -n $NS rollout status deployment/api`; a stalled "

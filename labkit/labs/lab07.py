@@ -36,6 +36,11 @@ FLEET = {
     "prometheus": (9090, 0, MONITORING),
 }
 SERVICES = ("api", "postgres", "redis")
+# Decoys: ports a pod listens on besides its own, where only a rule wider than the exercise asks would
+# let traffic in. prometheus (a namespace no policy governs) on postgres's and redis's ports: an egress
+# rule naming those ports with no destination (`- ports: [...]` without `to`) lets api reach it there.
+# other on api's port: a policy whose own podSelector is wider than app: api lets nginx into it there.
+DECOY_PORTS = {"prometheus": (5432, 6379), "other": (3000,)}
 
 
 # --- set-up -------------------------------------------------------------------------------------
@@ -102,7 +107,8 @@ def _ensure_pod(lab, name: str, port: int, node: str, ns: str) -> None:
     if lab.kube.pod(name, ns) is not None:
         return
     container = client.V1Container(
-        name=name, image=IMAGE, command=["python3", "/tools/serve.py", str(port)],
+        name=name, image=IMAGE, command=["python3", "/tools/serve.py", str(port),
+                                         *map(str, DECOY_PORTS.get(name, ()))],
         ports=[client.V1ContainerPort(container_port=port)],
         # A TCP probe comes from the node, which NetworkPolicy always lets in, and logs no request.
         readiness_probe=client.V1Probe(tcp_socket=client.V1TCPSocketAction(port=port), period_seconds=2),
@@ -132,6 +138,11 @@ class Probe:
     target: str      # a pod of the fleet (by its IP), "dns-udp"/"dns-tcp" (postgres's name), or "name" (postgres:5432)
     goal: bool       # what the finished lab allows (the chapter's intent)
     check: str       # the check this row is evidence for
+    port: int = 0    # another port than the target's own (a decoy's)
+
+    @property
+    def target_port(self) -> int:
+        return self.port or FLEET[self.target][0]
 
     @property
     def label(self) -> str:
@@ -139,17 +150,19 @@ class Probe:
             return f"{self.source} → DNS over {self.target[4:].upper()} (postgres)"
         if self.target == "name":
             return f"{self.source} → postgres:5432 by name"
-        return f"{self.source} → {self.target}:{FLEET[self.target][0]}"
+        return f"{self.source} → {self.target}:{self.target_port}"
 
 
 PROBES = (
     Probe("nginx", "api", True, "ingress"),
     Probe("prometheus", "api", True, "ingress"),
     Probe("other", "api", False, "ingress"),
+    Probe("nginx", "other", False, "ingress", DECOY_PORTS["other"][0]),
     Probe("nginx", "other", False, "default-deny"),
     Probe("api", "postgres", True, "egress"),
     Probe("api", "redis", True, "egress"),
     Probe("api", "prometheus", False, "egress"),  # outside the namespace: no default-deny there to hide a leak
+    *(Probe("api", "prometheus", False, "egress", port) for port in DECOY_PORTS["prometheus"]),
     Probe("api", "dns-udp", True, "dns"),
     Probe("api", "dns-tcp", True, "dns"),
     Probe("api", "name", True, "dns"),
@@ -187,7 +200,7 @@ def _target(probe: Probe, ips: dict[str, str]) -> str:
         return f"{probe.target}:postgres"
     if probe.target == "name":
         return "postgres:5432/probe"
-    return f"{ips[probe.target]}:{FLEET[probe.target][0]}/probe"  # /probe: never mistaken for the learner's
+    return f"{ips[probe.target]}:{probe.target_port}/probe"  # /probe: never mistaken for the learner's
 
 
 def run_probes(lab, probes=PROBES) -> list[Outcome]:
@@ -277,7 +290,7 @@ def _peers(policies, direction: str) -> list:
 
 
 def _row(outcomes, source: str, target: str) -> Outcome:
-    return next(o for o in outcomes if o.probe.source == source and o.probe.target == target)
+    return next(o for o in outcomes if o.probe.source == source and o.probe.target == target and not o.probe.port)
 
 
 def _verdict(o: Outcome) -> str:
@@ -292,7 +305,7 @@ def _rows_for(check: str) -> tuple[Probe, ...]:
 REQUEST_LINE = re.compile(r"^(\d+\.\d+\.\d+\.\d+) ([A-Z]+) (/\S*)$", re.M)  # serve.py's log lines
 
 
-@checks("model", "A request from nginx reached api on the other node with nginx's own pod IP (no NAT)")
+@checks("model", "A request from a pod on the other node (nginx) reached api with that pod's own IP (no NAT)")
 @friendly
 def model(lab):
     pods = {}
@@ -319,7 +332,7 @@ def model(lab):
                 "it was sent from the node's network (a hostNetwork pod, or the node), not from a pod's own address.",
                 "send it from the pod nginx (kubectl -n $NS exec nginx -- ...), which has an address of its own.")
     require(sender is not None, f"api's newest request ({path}) came from {ip}, which is no pod of the lab.",
-            "send it from nginx: kubectl -n $NS exec nginx -- python3 /tools/probe.py $API_IP:3000/hello")
+            "send a request of your own from nginx to api's pod IP and port (/tools/probe.py HOST:PORT/PATH).")
     require(sender.metadata.name != "api", f"api's newest request ({path}) came from api itself ({ip}).",
             "send it from nginx, a pod on another node.")
     require(sender.spec.node_name != api.spec.node_name,
@@ -370,21 +383,23 @@ def cni(lab):
     truth = node_cni(node)
     name = str(answer["config_file"]).rsplit("/", 1)[-1]
     require(name == truth["config_file"],
-            f"there is no {name} in use on {node}: the runtime reads the first file of /etc/cni/net.d by name, "
-            f"{truth['config_file']}.", f"docker exec {node} ls /etc/cni/net.d")
+            f"there is no {name} in use on {node}: of several configuration files, the runtime reads the first "
+            "file by name.", f"list the folder on the node: docker exec {node} ls /etc/cni/net.d")
     plugins = answer["plugins"].replace(",", " ").split()
     if truth["ipam"] in plugins and truth["ipam"] not in truth["plugins"]:
         require(False, f"{truth['ipam']} is the IPAM plugin {truth['plugins'][0]} calls to pick an address, not a plugin "
                 "of the chain.", "plugins lists the \"type\" of each entry of \"plugins\", in order; ipam is the "
                 "\"type\" inside the first one's \"ipam\".")
-    require(plugins == truth["plugins"], f"the chain in {truth['config_file']} is {truth['plugins']}, not {plugins}.",
+    require(plugins == truth["plugins"], f"{', '.join(plugins)} is not the chain in {truth['config_file']}.",
+            "plugins lists the \"type\" of each entry of the file's \"plugins\", in the order they run: "
             f"docker exec {node} cat /etc/cni/net.d/{truth['config_file']}")
-    require(answer["ipam"] == truth["ipam"], f"the first plugin's IPAM is {truth['ipam']}, not {answer['ipam']}.",
+    require(answer["ipam"] == truth["ipam"], f"{answer['ipam']} is not the IPAM plugin of the chain's first plugin.",
             "look at the \"ipam\" object inside the first plugin.")
     require(str(answer["binaries"]).rstrip("/") == "/opt/cni/bin",
             f"{answer['binaries']} is not where the plugin programs are"
             + (": /etc/cni/net.d holds the configuration." if "net.d" in str(answer["binaries"]) else "."),
-            f"the runtime runs /opt/cni/bin/<type>: docker exec {node} ls /opt/cni/bin")
+            "the runtime runs a program named after each \"type\", from the folder its CNI settings name "
+            f"(bin_dir: docker exec {node} crictl info | grep -i bin)")
     absent = [p for p in truth["plugins"] if p not in truth["installed"]]
     return (f"{node} wires each pod with {' → '.join(truth['plugins'])} ({truth['config_file']}), addresses from "
             f"{truth['ipam']}; the programs are in /opt/cni/bin" + (f" (missing: {absent})" if absent else "") + ".")
@@ -406,6 +421,10 @@ def default_deny(lab):
             "podSelector: {} selects every pod of the namespace.")
     require(not spec.ingress, "default-deny has ingress rules: an empty rule (`- {}`) allows everything from everywhere.",
             "leave ingress out: a policy selecting a pod with no ingress rule denies all ingress to it.")
+    require("Egress" not in (spec.policy_types or []) or spec.egress,
+            "default-deny restricts Egress too, with no egress rule: no pod of the namespace can send anything, "
+            "DNS queries included, and the exercises that follow need them to.",
+            "this policy is about what enters the pods: restrict ingress only.")
     outcomes = _settled(lab, _rows_for("default-deny"))
     leaks = [o for o in outcomes if o.allowed]
     require(not leaks, f"{', '.join(o.probe.label for o in leaks)} still got through.",
@@ -422,6 +441,13 @@ def ingress(lab):
     outcomes = _settled(lab, _rows_for("ingress"))
     nginx, prometheus, other = (_row(outcomes, s, "api") for s in ("nginx", "prometheus", "other"))
     peers = _peers(policies, "Ingress")
+    fleet_ips = {ip: name for name, ip in _ips(lab).items()}
+    by_address = sorted({fleet_ips[ip] for p in peers if p.ip_block for ip in fleet_ips
+                         if ipaddress.ip_address(ip) in ipaddress.ip_network(p.ip_block.cidr, strict=False)})
+    require(not by_address, f"api's ingress lets in {', '.join(by_address)} by its current pod IP (ipBlock): the "
+            "next pod the Deployment or you create gets another address, and the rule no longer matches.",
+            "select pods by their labels (podSelector), which every new pod carries; ipBlock is for addresses "
+            "outside the cluster.")
     both = [p for p in peers if p.namespace_selector is not None and p.pod_selector is not None]
     and_hint = ("one `from` entry with both namespaceSelector and podSelector means AND (pods with that label in "
                 "those namespaces); two entries, each with its own dash, mean OR.")
@@ -431,19 +457,28 @@ def ingress(lab):
         if both:
             hint = and_hint
         elif ports and 3000 not in ports:
-            hint = f"the rule's port is {ports}: a policy sees the pod's port (3000), not a Service's."
+            hint = (f"the rule's port is {ports}: an ingress rule's ports are the ones the connection arrives on at "
+                    "the selected pod, api's 3000 (not the sender's, nor a Service's).")
         elif "prometheus" in blocked and any(p.namespace_selector and "kubernetes.io/metadata.name" not in
                                              (p.namespace_selector.match_labels or {}) for p in peers):
             hint = (f"{MONITORING} has no label your namespaceSelector asks for; every namespace carries "
                     f"kubernetes.io/metadata.name: <its name>, use that.")
         else:
-            hint = ("allow `from: [{podSelector: {matchLabels: {app: nginx}}}, {namespaceSelector: {matchLabels: "
-                    f"{{kubernetes.io/metadata.name: {MONITORING}}}}}]` on TCP 3000.")
+            hint = (f"api's ingress must let in both sources on TCP 3000, nginx's pods and the pods of {MONITORING}: "
+                    "read what yours allows with kubectl -n $NS describe networkpolicy.")
         require(False, f"{' and '.join(blocked)} → api:3000 was blocked ({nginx.detail if not nginx.allowed else prometheus.detail}).",
                 hint)
     require(not other.allowed, "other → api:3000 got through: api's ingress rules allow more than nginx and the "
             "monitoring namespace.", "no `- {}`, no `podSelector: {}` and no bare `namespaceSelector: {}` in `from`.")
-    return (f"nginx and prometheus ({MONITORING}) reach api:3000; other {_verdict(other)}.")
+    spread = next(o for o in outcomes if o.probe.target == "other" and o.probe.port)
+    if spread.allowed:
+        wide = [p.metadata.name for p in policies if not (p.spec.pod_selector and (
+            p.spec.pod_selector.match_labels or p.spec.pod_selector.match_expressions))]
+        require(False, f"{spread.probe.label} got through: the rules that let nginx into api open other pods of the "
+                "namespace too" + (f" ({', '.join(wide)} selects every pod: podSelector {{}})." if wide else "."),
+                "the policy's own podSelector says which pods its rules open: select app: api only.")
+    return (f"nginx and prometheus ({MONITORING}) reach api:3000; other {_verdict(other)}; nginx → other "
+            f"{_verdict(spread)}.")
 
 
 @checks("egress", "api sends only to postgres:5432 and redis:6379 (and DNS), and they accept it")
@@ -459,6 +494,11 @@ def egress(lab):
     other = _row(outcomes, "api", "prometheus")
     require(not other.allowed, f"{other.probe.label} got through: api's egress allows more than postgres, redis and DNS.",
             "no `- {}` and no rule without `to` (all destinations) in api's egress.")
+    leaks = [o for o in outcomes if o.probe.port and o.allowed]
+    require(not leaks, f"{', '.join(o.probe.label for o in leaks)} got through: prometheus is neither postgres nor "
+            "redis, but api's egress lets it reach any pod on those ports.",
+            "a rule with `ports` and no `to` allows those ports to every destination: give each port rule its "
+            "`to` (postgres's pods for 5432, redis's for 6379).")
     for target in ("postgres", "redis"):
         o = _row(outcomes, "api", target)
         if o.allowed:
@@ -490,12 +530,11 @@ def dns(lab):
     if not udp.allowed:
         hint = ("a podSelector alone picks pods of this namespace, and kube-dns runs in kube-system: put "
                 "`namespaceSelector: {}` in the same entry." if to_dns and all(p.namespace_selector is None for p in to_dns)
-                else "allow egress to the kube-dns pods (namespaceSelector: {} with podSelector k8s-app: kube-dns) "
-                     "on UDP and TCP 53.")
+                else "allow api's egress to the cluster's DNS server, the kube-dns pods (in kube-system), on port 53.")
         require(False, f"api cannot resolve names: a DNS query over UDP got no answer ({udp.detail}). That is a DNS "
                 "failure (busybox says `bad address`, glibc `Temporary failure in name resolution`), not a blocked "
                 "connection: api's egress allows no DNS.", hint)
-    require(tcp.allowed, f"DNS over UDP answers, DNS over TCP does not ({tcp.detail}): the chapter's rule allows UDP 53 "
+    require(tcp.allowed, f"DNS over UDP answers, DNS over TCP does not ({tcp.detail}): api's DNS rule allows UDP 53 "
             "only, and resolvers switch to TCP for answers over 512 bytes (many records, DNSSEC) and when told to.",
             "add `- {protocol: TCP, port: 53}` next to UDP in the DNS rule.")
     require(name.allowed, f"postgres resolved, then the connection {_verdict(name)}: a connection failure, not DNS.",
@@ -716,6 +755,9 @@ def gateway(lab):
             f"of {total} ({share:.1%} canary); /v2/ 20 of 20 to shop-v2; other hosts get 404.")
 
 
+DEEP_PATH = "/cart/42"  # a page of the shop below /: the host's every path goes to shop-v1
+
+
 @checks("ingress-resource", "Ingress shop (class traefik): shop-ingress.example to shop-v1, with an address")
 @friendly
 def ingress_resource(lab):
@@ -728,6 +770,11 @@ def ingress_resource(lab):
         ing = read()
     cls = ing.spec.ingress_class_name
     classes = [c.metadata.name for c in lab.kube.networking.list_ingress_class().items]
+    legacy = (ing.metadata.annotations or {}).get("kubernetes.io/ingress.class")
+    require(cls or not legacy, f"Ingress shop names its class {legacy!r} in the annotation kubernetes.io/ingress.class, "
+            "deprecated since Kubernetes 1.18: controllers may ignore it.",
+            "name the class in spec.ingressClassName, the field that replaced the annotation, as "
+            "`kubectl get ingressclass` lists it.")
     require(cls in classes, f"Ingress shop names the class {cls!r}, and there is no IngressClass {cls}: no controller "
             "serves it." if cls else "Ingress shop names no class, and the cluster has no default IngressClass: no "
             "controller serves it.", f"ingressClassName: traefik (kubectl get ingressclass lists {', '.join(classes)}).")
@@ -736,6 +783,13 @@ def ingress_resource(lab):
     require(split["shop-v1"] == 20, f"of 20 requests to shop-ingress.example, shop-v1 served {split['shop-v1']} "
             f"({answered['statuses']}).",
             "a rule for host shop-ingress.example, path / (Prefix), backend service shop-v1 port number 80.")
+    deeper = fetch(lab, path=DEEP_PATH, n=5, host="shop-ingress.example")
+    exact = [p.path for r in ing.spec.rules or [] for p in (r.http.paths if r.http else []) if p.path_type == "Exact"]
+    require(_versions(deeper["answers"])["shop-v1"] == 5,
+            f"shop-ingress.example/ reaches shop-v1, but shop-ingress.example{DEEP_PATH} does not "
+            f"({deeper['statuses']})" + (f": pathType Exact matches {', '.join(exact)} and nothing below it." if exact
+                                         else "."),
+            "every path of the host goes to shop-v1: pathType Prefix with path / matches them all.")
     lb = ing.status.load_balancer.ingress if ing.status and ing.status.load_balancer else None
     address = lb[0].ip or lb[0].hostname if lb else None
     return (f"Ingress shop ({cls}) at {address or 'no published address yet'} sends shop-ingress.example to shop-v1 "

@@ -16,7 +16,13 @@ checks = Checks()
 
 DEBIAN_IMAGE = "docker.io/library/debian:bookworm-slim"
 POSTGRES_IMAGE = "docker.io/library/postgres:15-bookworm"
+# postgres:15's PGDATA, which its image also declares as a VOLUME: the runtime mounts a volume of its own
+# there unless the pod mounts one at that very path (postgres:18 moved both, see the lab).
+PGDATA = "/var/lib/postgresql/data"
 PV = "lab08-pv"
+# In-tree volume sources of clouds (the chapter's awsElasticBlockStore among them): on a cloud they work
+# through CSI migration where that cloud's CSI driver is installed; a kind cluster has none.
+CLOUD_SOURCES = ("aws_elastic_block_store", "gce_persistent_disk", "azure_disk", "azure_file", "cinder", "vsphere_volume")
 
 
 # --- set-up -------------------------------------------------------------------------------------
@@ -121,6 +127,12 @@ def static(lab):
     require((pv.metadata.labels or {}).get("dev.containers-course.lab") == lab.id,
             f"{PV} does not carry this lab's labels, so the lab's cleanup would not find it.",
             "add the labels of pv.yaml's template (dev.containers-course.course and .lab) and apply again.")
+    cloud = next((name for name in CLOUD_SOURCES if getattr(pv.spec, name, None) is not None), None)
+    require(cloud is None, f"{PV}'s storage is {cloud} (the chapter's example): a disk of a cloud this cluster does "
+            "not run in, with no CSI driver for it. A claim may still bind to it (binding never touches the "
+            "storage), but no pod could ever mount it.",
+            "give the volume storage the nodes really have: a folder on a node (hostPath, or local with a "
+            "nodeAffinity).")
     require(pv.spec.persistent_volume_reclaim_policy == "Retain",
             f"{PV}'s reclaim policy is {pv.spec.persistent_volume_reclaim_policy}.",
             "persistentVolumeReclaimPolicy: Retain: the data stays when its claim is deleted.")
@@ -145,8 +157,8 @@ def static(lab):
             fix = "clear it: kubectl patch pv lab08-pv --type json -p '[{\"op\":\"remove\",\"path\":\"/spec/claimRef\"}]'"
         elif (cls or "") != pv_cls:
             fix = (f"storageClassName: \"\" (no class: static volumes only) and volumeName: {PV} bind the claim to "
-                   "your volume (a claim without a class gets the default class, whose provisioner makes a volume of its "
-                   "own); delete the claim and apply it again (its spec cannot change)")
+                   "your volume (a claim that names no class is given the default one, and binds only to a volume of "
+                   "its own class); delete the claim and apply it again (its spec cannot change)")
         else:
             fix = "match the volume's size and access modes in pvc.yaml; delete the claim and apply it again"
         require(False, f"claim data is {claim.status.phase}: " + ("; ".join(reasons) or _pending_reason(lab, claim)) + ".",
@@ -190,7 +202,8 @@ def dynamic(lab):
     cls = claim.spec.storage_class_name
     if claim.status.phase != "Bound":
         require(not cls or _class_exists(lab, cls), f"claim cache asks for the StorageClass {cls!r}, and there is "
-                f"no StorageClass {cls}: it stays Pending forever.",
+                f"no StorageClass {cls}: no provisioner makes a volume for it, so it stays Pending unless an available "
+                f"PersistentVolume of class {cls!r} turns up.",
                 "leave storageClassName out to get the default class (kubectl get storageclass shows it), "
                 "delete the claim and apply it again.")
         require(False, f"claim cache is {claim.status.phase}: {_pending_reason(lab, claim)}",
@@ -206,6 +219,14 @@ def dynamic(lab):
     nodes = {v for t in terms for e in t.match_expressions or [] for v in e.values or []}
     return (f"{sc.provisioner} made {pv.metadata.name} for cache ({sc.metadata.name}, {sc.volume_binding_mode}) "
             f"on {', '.join(sorted(nodes)) or 'a node'}, where the scheduler had put cache-user ({user.spec.node_name}).")
+
+
+def keeps_data(mount: str, pgdata: str) -> bool:
+    """Does a claim mounted at `mount` hold PGDATA? Only when PGDATA is at or below it, and the image's own
+    volume (a folder the runtime mounts over anything the pod mounts above it) does not shadow it."""
+    inside = lambda path, folder: path == folder or path.startswith(folder + "/")  # noqa: E731
+    shadowed = PGDATA.startswith(mount + "/") and inside(pgdata, PGDATA)
+    return inside(pgdata, mount) and not shadowed
 
 
 @checks("statefulset", "StatefulSet postgres: rows that outlived pod postgres-0, and a claim kept on scale-down")
@@ -234,10 +255,23 @@ def statefulset(lab):
     pod = _pod(lab, "postgres-0", "kubectl -n $NS rollout status statefulset postgres")
     vol = next((v for v in pod.spec.volumes or [] if v.persistent_volume_claim), None)
     require(vol is not None and vol.persistent_volume_claim.claim_name == "data-postgres-0",
-            "postgres-0 does not use the claim data-postgres-0.", "mount the claim template data at PGDATA's parent.")
+            "postgres-0 does not use the claim data-postgres-0.", "mount the claim template data at PGDATA: "
+            "/var/lib/postgresql/data in postgres:15 (from postgres:18, the image's volume /var/lib/postgresql).")
+    container = next((c for c in pod.spec.containers if c.name == "postgres"), pod.spec.containers[0])
+    pgdata = next((e.value for e in container.env or [] if e.name == "PGDATA" and e.value), PGDATA).rstrip("/")
+    on_claim = [m.mount_path.rstrip("/") for m in container.volume_mounts or [] if m.name == vol.name]
+    require(any(keeps_data(path, pgdata) for path in on_claim),
+            f"postgres keeps its data in {pgdata}, and the claim data is mounted "
+            + (f"at {', '.join(on_claim)}" if on_claim else "nowhere in the container")
+            + (f": the image's own volume {PGDATA} is mounted over it, and goes with the pod." if any(
+                PGDATA.startswith(path + "/") for path in on_claim) else ": the rows go to a volume that dies with the pod."),
+            f"mount the claim at PGDATA itself ({PGDATA} in postgres:15: `docker image inspect` shows its Env and "
+            "its Volumes).")
     out = _sh(lab, "postgres-0", None,
               "psql -U postgres -tAc \"SELECT count(*), coalesce(extract(epoch FROM min(at)), 0) FROM notes\"")
-    require(out, "postgres-0 has no table notes.", "run the cell that creates it and inserts a row (in postgres-0).")
+    require(out, "postgres-0 has no table notes.", "run the cell that creates it and inserts a row "
+            "(in postgres-0). If you did, the table did not outlive the pod: the claim is not mounted where "
+            "postgres:15 keeps its data (PGDATA: docker image inspect shows it).")
     count, first = out.split("|")
     born = _epoch(pod.metadata.creation_timestamp)
     require(int(count) >= 1 and float(first) < born,

@@ -49,3 +49,12 @@ def test_malformed_variants_are_refused(tmp_path, monkeypatch, body, problem):
     monkeypatch.setattr(answer_variants, "VARIANTS_DIR", tmp_path)
     with pytest.raises(answer_variants.VariantError, match=problem):
         answer_variants.load(labs.get("01"))
+
+
+MIN_BLIND = 3  # docs/toolkit.md, "Writing an exercise": a second set, written without reading the checks
+
+
+@pytest.mark.parametrize("lab", labs.LABS.values(), ids=lambda l: l.slug)
+def test_a_blind_set_of_variants_was_written(lab):
+    blind = [v for v in answer_variants.load(lab) if v.blind]
+    assert len(blind) >= MIN_BLIND, f"lab {lab.id}: {len(blind)} variants marked blind: true (at least {MIN_BLIND})"

@@ -10,8 +10,8 @@ Endpoints
   GET /health/live      liveness: the process is up and serving
   GET /health/ready     readiness: the dependencies that are configured answer
 
-Each request is logged on stdout and, when LOG_FILE is set, appended to that file too (lab 06's
-sidecar forwards it).
+Each request is logged on stdout ("CLIENT-IP GET PATH -> STATUS host=HOST") and, when LOG_FILE is set,
+appended to that file too (lab 06's sidecar forwards it).
 """
 from __future__ import annotations
 
@@ -68,8 +68,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"no route {path}"})
 
     def log_message(self, fmt: str, *args) -> None:
-        # One line per request on stdout, so `docker logs` shows traffic.
-        line = f"{self.address_string()} {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}"
+        # One line per request on stdout, so `docker logs` shows traffic: who connected, and the address
+        # the client asked for (its Host header: a Service's name or virtual IP, a node port, a pod's IP).
+        status = args[1] if len(args) > 1 else ""
+        headers = getattr(self, "headers", None)  # none yet when the request line itself was malformed
+        host = headers.get("Host", "-") if headers else "-"
+        line = f"{self.address_string()} {self.command} {self.path} -> {status} host={host}"
         print(line, flush=True)
         if path := os.environ.get("LOG_FILE"):
             try:
