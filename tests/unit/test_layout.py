@@ -1,6 +1,7 @@
 """labkit's layout holds: no import cycles (imports inside functions included), and a learner's kernel
 never imports the machinery that builds images and clusters."""
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,76 @@ def test_a_learners_kernel_imports_no_build_machinery():
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
     machinery = {m for m in loaded if m in MACHINERY or m.startswith("labkit.provision.")}
     assert not machinery, f"a lab's kernel imports {sorted(machinery)}"
+
+
+# --- the layer diagram of docs/toolkit.md, held against the imports -------------------------------
+DIAGRAM = PACKAGE.parent / "docs" / "toolkit.md"
+LAB_MODULE = re.compile(r"labkit\.labs\.lab\d+$")
+
+
+def diagram(text: str) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """(module -> its box, box -> boxes its arrows lead to) from the first mermaid block of the text.
+    A box is a `subgraph`; its nodes' labels list module names separated by " · " (`labs.labNN`: every
+    lab's checks module)."""
+    block = text.split("```mermaid", 1)[1].split("```", 1)[0]
+    boxes, arrows, box = {}, {}, None
+    for line in block.splitlines():
+        line = line.strip()
+        if m := re.match(r"subgraph (\w+)", line):
+            box = m.group(1)
+            arrows.setdefault(box, set())
+        elif line == "end":
+            box = None
+        elif m := re.match(r"(\w+) --> (\w+)$", line):
+            arrows.setdefault(m.group(1), set()).add(m.group(2))
+        elif box and (m := re.search(r'\["([^"]*)"\]', line)):
+            for name in m.group(1).split(" · "):
+                boxes[f"labkit.{name.strip()}"] = box
+    return boxes, arrows
+
+
+def below(box: str, arrows: dict[str, set[str]]) -> set[str]:
+    """The box itself and every box its arrows lead to, however far."""
+    seen, todo = {box}, [box]
+    while todo:
+        for nxt in arrows.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def box_of(module: str, boxes: dict[str, str]) -> str | None:
+    return boxes.get("labkit.labs.labNN") if LAB_MODULE.match(module) else boxes.get(module)
+
+
+def layer_breaks(edges: dict[str, set[str]], boxes: dict[str, str], arrows: dict[str, set[str]]) -> list[str]:
+    out = []
+    for module, imported in sorted(edges.items()):
+        here = box_of(module, boxes)
+        for target in sorted(imported):
+            there = box_of(target, boxes)
+            if here and there and there not in below(here, arrows):
+                out.append(f"{module} ({here}) imports {target} ({there})")
+    return out
+
+
+def test_the_diagram_reader_finds_boxes_arrows_and_a_broken_rule():
+    boxes, arrows = diagram('```mermaid\nflowchart TB\n  subgraph top["T"]\n    a["a · labs.labNN"]\n  end\n'
+                            '  subgraph low["L"]\n    b["b"]\n  end\n  top --> low\n```')
+    assert boxes == {"labkit.a": "top", "labkit.labs.labNN": "top", "labkit.b": "low"} and arrows["top"] == {"low"}
+    assert layer_breaks({"labkit.labs.lab07": {"labkit.b"}, "labkit.b": {"labkit.a"}}, boxes, arrows) == [
+        "labkit.b (low) imports labkit.a (top)"]
+
+
+def test_every_module_has_one_box_in_the_diagram():
+    boxes, _ = diagram(DIAGRAM.read_text())
+    missing = sorted(m for m in graph() if m != "labkit" and box_of(m, boxes) is None)
+    assert not missing, f"docs/toolkit.md's diagram has no box for {missing}"
+
+
+def test_every_import_follows_the_diagram():
+    boxes, arrows = diagram(DIAGRAM.read_text())
+    # `labkit` itself re-exports labkit.start for notebooks: it stands with what a notebook imports.
+    edges = {m: e for m, e in graph().items() if m != "labkit"}
+    assert not layer_breaks(edges, boxes, arrows), "\n".join(layer_breaks(edges, boxes, arrows))
