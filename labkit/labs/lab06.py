@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -176,9 +177,11 @@ def _deployment(lab, hint: str):
                       f"there is no Deployment {APP} in {lab.kube.namespace}.", hint)
 
 
-def _rs_events(lab, reason: str) -> list:
+def _rs_events(lab, reason: str, uids: set[str] | None = None) -> list:
+    """Events of ReplicaSets (of these objects only, when given: a ReplicaSet deleted and made again under
+    the same name is another object, with another uid and its own history)."""
     events = lab.kube.core.list_namespaced_event(lab.kube.namespace, field_selector=f"reason={reason}").items
-    return [e for e in events if e.involved_object.kind == "ReplicaSet"]
+    return [e for e in events if e.involved_object.kind == "ReplicaSet" and (uids is None or e.involved_object.uid in uids)]
 
 
 # The API's request log: client address, path, status, and the Host header, the address the client
@@ -335,8 +338,15 @@ def pod(lab):
             "the sidecar log-forwarder is not running.", f"kubectl -n $NS logs {APP} -c log-forwarder")
     # What the sidecar is for: it prints the requests api appends to $LOG_FILE (the kubelet's probes
     # are requests too, so a working pair shows lines within seconds).
-    forwarded = lab.kube.core.read_namespaced_pod_log(APP, lab.kube.namespace, container="log-forwarder", tail_lines=200)
-    require(any(REQUEST_LINE.match(line) for line in forwarded.splitlines()),
+    def forwarding() -> bool:
+        log = lab.kube.core.read_namespaced_pod_log(APP, lab.kube.namespace, container="log-forwarder", tail_lines=200)
+        return any(REQUEST_LINE.match(line) for line in log.splitlines())
+
+    # `tail -F` polls a file that appeared after it started once a second: give it a few to catch up.
+    deadline = time.monotonic() + FORWARDED_WITHIN
+    while not (forwarded := forwarding()) and time.monotonic() < deadline:
+        time.sleep(1)
+    require(forwarded,
             "log-forwarder runs but has printed none of api's requests: it does not see the file api writes.",
             "the two containers share a file only through a volume both mount at the folder of $LOG_FILE.")
     return (f"api is Ready with requests and limits, liveness on /health/live and readiness on /health/ready; "
@@ -345,6 +355,7 @@ def pod(lab):
 
 DEPLOY_HINT = "kubectl -n $NS apply -f deployment.yaml && kubectl -n $NS rollout status deployment/api"
 # Exercise 1's container api: what it reserves and its ceiling (the goal says it in words).
+FORWARDED_WITHIN = 10  # seconds the sidecar may take to print a request api logged
 RESOURCES = {("requests", "cpu"): "100m", ("requests", "memory"): "64Mi",
              ("limits", "cpu"): "500m", ("limits", "memory"): "128Mi"}
 
@@ -369,8 +380,9 @@ def deployment(lab):
     require(spec.progress_deadline_seconds == 30,
             f"progressDeadlineSeconds is {spec.progress_deadline_seconds}, not 30.",
             "progressDeadlineSeconds: 30, so a stuck rollout is reported in exercise 4 within half a minute.")
-    created = {m.group(1) for e in _rs_events(lab, "SuccessfulCreate") if (m := re.search(r"Created pod: (\S+)", e.message or ""))}
-    deleted_by_rs = {m.group(1) for e in _rs_events(lab, "SuccessfulDelete") if (m := re.search(r"Deleted pod: (\S+)", e.message or ""))}
+    mine = {rs.metadata.uid for rs in replica_sets(lab)}  # this Deployment's ReplicaSets, not earlier namesakes
+    created = {m.group(1) for e in _rs_events(lab, "SuccessfulCreate", mine) if (m := re.search(r"Created pod: (\S+)", e.message or ""))}
+    deleted_by_rs = {m.group(1) for e in _rs_events(lab, "SuccessfulDelete", mine) if (m := re.search(r"Deleted pod: (\S+)", e.message or ""))}
     alive = {p.metadata.name for p in lab.kube.core.list_namespaced_pod(lab.kube.namespace).items}
     by_you = sorted(created - deleted_by_rs - alive)
     require(by_you, "no pod of deployment api has been deleted and replaced since it was created "
@@ -391,7 +403,7 @@ def service(lab):
             "a plain ClusterIP Service: no type, or type: ClusterIP, and no clusterIP: None.")
     selector = ",".join(f"{k}={v}" for k, v in (svc.spec.selector or {}).items())
     require("pod-template-hash" not in (svc.spec.selector or {}),
-            f"Service api selects pod-template-hash={svc.spec.selector.get('pod-template-hash') if svc.spec.selector else ''}: "
+            f"Service api's selector names pod-template-hash={svc.spec.selector.get('pod-template-hash') if svc.spec.selector else ''}: "
             "that label names one ReplicaSet, and every rollout makes a new one, so exercise 4's update would "
             "leave the Service with no endpoints.",
             "select by the labels of the Deployment's pod template, which every revision keeps.")
@@ -427,7 +439,7 @@ def service(lab):
             f"the client's requests to the Service reached {len(served)} pod(s) of the Deployment" +
             (f"; its other requests were addressed to {', '.join(direct[:3])}, not to the Service, so no Service "
              "chose their pod." if direct else "."),
-            "address the Service, by its name or its ClusterIP, on its port 80 (kubectl -n $NS exec client -- "
+            "address the Service, by its name (http://api/) or its ClusterIP, on its port 80 (kubectl -n $NS exec client -- "
             "python fetch.py URL N): kube-proxy then picks a pod for every new connection.")
     return (f"{len(endpoints)} ready endpoints, exactly the Deployment's pods; the client's requests to the Service "
             f"({', '.join(sorted({r.host for r in via_service}))}) were answered by {len(served)} different pods.")
@@ -497,8 +509,7 @@ def rollout(lab):
     require(_image(current.spec.template) == f"{IMAGE}:1.1" and _revision(current) > _revision(broken[-1]),
             "the newest revision is not 1.1.", "kubectl -n $NS rollout undo deployment/api")
     cause = (current.metadata.annotations or {}).get("kubernetes.io/change-cause", "")
-    require(cause and "9.9" not in cause, "the current revision has no change-cause of its own: `rollout history` "
-            f"shows {cause or '<none>'} for it.",
+    require(cause, "the current revision has no change-cause: `rollout history` shows <none> for it.",
             "annotate the Deployment with kubernetes.io/change-cause right after the change it explains: the "
             "controller copies the annotation to the revision it is rolling out.")
     history = (current.metadata.annotations or {}).get("deployment.kubernetes.io/revision-history", "")
@@ -525,15 +536,6 @@ def config(lab):
             "change the ConfigMap, then restart the rollout.")
     # Every pod whose api container runs, ready or not (a readiness probe failing for a moment under load
     # hides no process), and at least one: with none, there is no environment to read, and no pass.
-    # No downtime: new pods came from a rollout (a new ReplicaSet, which keeps 3 ready while it replaces
-    # them), made after the ConfigMap changed; pods deleted and recreated by the same ReplicaSet were not.
-    changed = max((f.time for f in cm.metadata.managed_fields or [] if f.time), default=None)
-    newest = max(replica_sets(lab), key=_revision, default=None)
-    require(newest is None or changed is None or newest.metadata.creation_timestamp >= changed.replace(microsecond=0),
-            f"the pods were replaced outside a rollout: ReplicaSet {newest.metadata.name if newest else ''} is older "
-            "than the ConfigMap change, so nothing kept 3 pods ready while they were replaced.",
-            "let the Deployment replace them: a change to its pod template rolls them one at a time within "
-            "maxUnavailable and maxSurge (kubectl rollout has a command for exactly this).")
     pods = [p for p in deployment_pods(lab) if _running(p, APP)]
     require(pods, "no pod of deployment api is running its api container, so no environment can be read.",
             "get the Deployment running again (`kubectl -n $NS rollout status deployment/api`; a stalled "
@@ -543,4 +545,14 @@ def config(lab):
                        f"({', '.join(stale)}).",
             "environment variables are read when a container starts: kubectl -n $NS rollout restart "
             "deployment/api (new pods, one at a time, no downtime).")
+    # No downtime: the new pods came from a rollout (a new ReplicaSet, which keeps 3 ready while it replaces
+    # them), made after the ConfigMap changed; pods deleted and recreated by the same ReplicaSet did not.
+    changed = max((f.time for f in cm.metadata.managed_fields or [] if f.time), default=None)
+    newest = max(replica_sets(lab), key=_revision, default=None)
+    require(newest is None or changed is None or newest.metadata.creation_timestamp >= changed.replace(microsecond=0),
+            f"the pods were replaced outside a rollout (ReplicaSet {newest.metadata.name if newest else ''} is older "
+            "than the ConfigMap change): deleted and made again with nothing keeping 3 of them ready meanwhile, "
+            "which is downtime for the Service.",
+            "let the Deployment replace them: a change to its pod template rolls them one at a time within "
+            "maxUnavailable and maxSurge (kubectl rollout has a command for exactly this).")
     return f"all {len(pods)} running pods see GREETING=hola: the restart gave each new container the ConfigMap's value."

@@ -107,6 +107,13 @@ def volumes(lab):
     require(stamp and seen == stamp, f"app wrote /cache/stamp = {stamp!r}; reader reads {seen!r}.",
             "app's command writes the stamp at start: `date +%s%N > /cache/stamp`; recreate the pod.")
     config = _volume_at(pod, "app", "/etc/config")
+    app = next(c for c in pod.spec.containers if c.name == "app")
+    copies = [m.sub_path for m in app.volume_mounts or [] if m.sub_path and any(
+        v.name == m.name and v.config_map is not None for v in pod.spec.volumes or [])]
+    require(config is not None or not copies,
+            f"app mounts app-config's {', '.join(copies)} one file at a time (subPath): a subPath mount is a copy "
+            "made when the container starts, and never follows a change of the ConfigMap.",
+            "mount the whole ConfigMap volume at /etc/config: each key becomes a file the kubelet keeps up to date.")
     require(config is not None and config.config_map is not None and config.config_map.name == "app-config",
             "app has no ConfigMap app-config mounted at /etc/config.",
             "volumes: [{name: config, configMap: {name: app-config}}] and mount it at /etc/config (readOnly).")
@@ -200,6 +207,10 @@ def dynamic(lab):
 
     claim = _claim(lab, "cache", "kubectl -n $NS apply -f cache-claim.yaml")
     cls = claim.spec.storage_class_name
+    require(cls != "" or claim.status.phase != "Bound",
+            f"claim cache names no class (storageClassName: \"\"): it bound to {claim.spec.volume_name}, a volume "
+            "that was already there, and no provisioner made one.",
+            "leave storageClassName out, so the claim gets the default class and its provisioner makes the volume.")
     if claim.status.phase != "Bound":
         require(not cls or _class_exists(lab, cls), f"claim cache asks for the StorageClass {cls!r}, and there is "
                 f"no StorageClass {cls}: no provisioner makes a volume for it, so it stays Pending unless an available "
@@ -244,6 +255,17 @@ def statefulset(lab):
     require("data" in templates, "postgres has no volumeClaimTemplates named data: its pods share or lose storage.",
             "volumeClaimTemplates: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce], resources: "
             "{requests: {storage: 1Gi}}}}]")
+    container = next((c for c in sts.spec.template.spec.containers if c.name == "postgres"),
+                     sts.spec.template.spec.containers[0])
+    pgdata = next((e.value for e in container.env or [] if e.name == "PGDATA" and e.value), PGDATA).rstrip("/")
+    on_claim = [m.mount_path.rstrip("/") for m in container.volume_mounts or [] if m.name == "data"]
+    require(any(keeps_data(path, pgdata) for path in on_claim),
+            f"postgres keeps its data in {pgdata}, and the claim data is mounted "
+            + (f"at {', '.join(on_claim)}" if on_claim else "nowhere in the container")
+            + (f": the image's own volume {PGDATA} is mounted over it, and goes with the pod." if any(
+                PGDATA.startswith(path + "/") for path in on_claim) else ": the rows go to a volume that dies with the pod."),
+            f"mount the claim at PGDATA itself ({PGDATA} in postgres:15: `docker image inspect` shows its Env and "
+            "its Volumes).")
     require(sts.spec.replicas == 1, f"postgres asks for {sts.spec.replicas} replicas, not 1.",
             "scale it down after the restart: kubectl -n $NS scale statefulset postgres --replicas 1")
     require(lab.kube.pod("postgres-1") is None, "pod postgres-1 is still shutting down.",
@@ -257,16 +279,6 @@ def statefulset(lab):
     require(vol is not None and vol.persistent_volume_claim.claim_name == "data-postgres-0",
             "postgres-0 does not use the claim data-postgres-0.", "mount the claim template data at PGDATA: "
             "/var/lib/postgresql/data in postgres:15 (from postgres:18, the image's volume /var/lib/postgresql).")
-    container = next((c for c in pod.spec.containers if c.name == "postgres"), pod.spec.containers[0])
-    pgdata = next((e.value for e in container.env or [] if e.name == "PGDATA" and e.value), PGDATA).rstrip("/")
-    on_claim = [m.mount_path.rstrip("/") for m in container.volume_mounts or [] if m.name == vol.name]
-    require(any(keeps_data(path, pgdata) for path in on_claim),
-            f"postgres keeps its data in {pgdata}, and the claim data is mounted "
-            + (f"at {', '.join(on_claim)}" if on_claim else "nowhere in the container")
-            + (f": the image's own volume {PGDATA} is mounted over it, and goes with the pod." if any(
-                PGDATA.startswith(path + "/") for path in on_claim) else ": the rows go to a volume that dies with the pod."),
-            f"mount the claim at PGDATA itself ({PGDATA} in postgres:15: `docker image inspect` shows its Env and "
-            "its Volumes).")
     out = _sh(lab, "postgres-0", None,
               "psql -U postgres -tAc \"SELECT count(*), coalesce(extract(epoch FROM min(at)), 0) FROM notes\"")
     require(out, "postgres-0 has no table notes.", "run the cell that creates it and inserts a row "
