@@ -136,9 +136,10 @@ def healthcheck(config: dict) -> list[str]:
     return [] if test[0] == "NONE" else test[1:]
 
 
-def in_image(ref: str, script: str, labels: dict[str, str]) -> str:
-    """What a shell script prints in a throwaway container of `ref` (its entrypoint bypassed, its USER kept)."""
-    return daemon.client().containers.run(ref, ["sh", "-c", script], entrypoint=[], remove=True,
+def in_image(ref: str, script: str, labels: dict[str, str], user: str | None = None) -> str:
+    """What a shell script prints in a throwaway container of `ref` (its entrypoint bypassed; as its own
+    USER unless `user` is given)."""
+    return daemon.client().containers.run(ref, ["sh", "-c", script], entrypoint=[], user=user or "", remove=True,
                                           labels=labels).decode()
 
 

@@ -89,8 +89,7 @@ def dockerignore(lab):
     needed = [name for name in NEEDED if name not in sent and not any(p.startswith(name + "/") for p in sent)]
     require(not needed, f"the build context no longer contains {', '.join(needed)}, which the Dockerfile copies: "
             "the image cannot be built from it.", "leave out only what must not ship; keep what the build uses.")
-    out = daemon.client().containers.run(
-        GOOD, ["sh", "-c", "find / -xdev \\( -name .env -o -name .git -o -name .venv \\) -print 2>/dev/null; true"],
-        entrypoint=[], user="0", remove=True, labels=lab.labels).decode().split()
+    out = layers.in_image(GOOD, "find / -xdev \\( -name .env -o -name .git -o -name .venv \\) -print 2>/dev/null; true",
+                          lab.labels, user="0").split()
     require(not out, f"{GOOD} contains {', '.join(out)}.", "rebuild course/api:good after fixing .dockerignore.")
     return f"context {layers.context_bytes(api) / 1e6:.1f} MB without them; none of {', '.join(LEAKS)} is in {GOOD}."

@@ -354,8 +354,8 @@ def pod(lab):
 
 
 DEPLOY_HINT = "kubectl -n $NS apply -f deployment.yaml && kubectl -n $NS rollout status deployment/api"
-# Exercise 1's container api: what it reserves and its ceiling (the goal says it in words).
 FORWARDED_WITHIN = 10  # seconds the sidecar may take to print a request api logged
+# Exercise 1's container api: what it reserves and its ceiling (the goal says it in words).
 RESOURCES = {("requests", "cpu"): "100m", ("requests", "memory"): "64Mi",
              ("limits", "cpu"): "500m", ("limits", "memory"): "128Mi"}
 
