@@ -139,7 +139,7 @@ def healthcheck(config: dict) -> list[str]:
 def in_image(ref: str, script: str, labels: dict[str, str], user: str | None = None) -> str:
     """What a shell script prints in a throwaway container of `ref` (its entrypoint bypassed; as its own
     USER unless `user` is given)."""
-    return daemon.client().containers.run(ref, ["sh", "-c", script], entrypoint=[], user=user or "", remove=True,
+    return daemon.client().containers.run(ref, ["sh", "-c", script], entrypoint=[], user=user, remove=True,
                                           labels=labels).decode()
 
 
