@@ -61,9 +61,10 @@ cluster-images: $(BIN)/labkit
 # Lab by lab: learner version, solved run keeping its state, nbval's full run over it, nothing left
 # (tests/lab_order.py). Each lab, and the cluster's own tests, is a unit of work (one pytest process);
 # two run at once, the next starting as one ends: the Docker labs while the course cluster is created,
-# then first the units whose add-ons are built; labs publishing the same host port never together, the
-# Docker restart last, by itself (tests/run_labs.py). SESSIONS=1: one after another (docs/instructors.md);
-# SESSIONS=3 overloads 2 cores. LABS=01,05: those labs only.
+# then the units whose add-ons are built (one waiting for a build holds no worker while another runs:
+# the cluster's metrics-server test is a unit of its own); labs publishing the same host port never
+# together, the Docker restart last, by itself (tests/run_labs.py). SESSIONS=1: one after another
+# (docs/instructors.md); SESSIONS=3 overloads 2 cores. LABS=01,05: those labs only.
 SESSIONS ?= 2
 LABS ?=
 test-labs: setup

@@ -11,7 +11,10 @@ import shutil
 import sys
 import time
 
-from labkit import cleanup, config, labs, locks, notebooks
+from labkit import config, labs, locks, shell
+
+# cleanup (the Docker SDK) and notebooks (nbformat: 4 s on a busy 2-core machine) are imported by the
+# commands that use them: `labkit wait` runs in the labs' cells and must start in about a second.
 from labkit.errors import LabError
 
 
@@ -60,6 +63,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_clean(args) -> int:
+    from labkit import cleanup
+
     targets = [None] if args.all else [labs.get(args.lab).id]
     for lab_id in targets:
         print(f"{'course' if lab_id is None else 'lab ' + lab_id}: {cleanup.remove(lab_id)}")
@@ -67,6 +72,8 @@ def cmd_clean(args) -> int:
 
 
 def cmd_leftovers(args) -> int:
+    from labkit import cleanup
+
     left = {k: v for k, v in cleanup.leftovers(None if args.lab is None else labs.get(args.lab).id).items() if v}
     for kind, names in left.items():
         print(f"{kind}: {', '.join(names)}")
@@ -76,6 +83,8 @@ def cmd_leftovers(args) -> int:
 
 
 def cmd_reset(args) -> int:
+    from labkit import cleanup, notebooks
+
     lab = labs.get(args.lab)
     print(f"lab {lab.id}: {cleanup.remove(lab.id)}")
     workdir = config.workspace_root() / lab.slug
@@ -88,6 +97,8 @@ def cmd_reset(args) -> int:
 
 
 def cmd_learner(args) -> int:
+    from labkit import notebooks
+
     for lab in labs.LABS.values():
         path, what = notebooks.write_learner(lab, overwrite=args.force)
         print(f"{what:8} {path}")
@@ -144,8 +155,10 @@ def cmd_cluster(args) -> int:
             print(f"archive for classrooms: {node_image.export(args.export)}")
     elif args.action == "up":
         with locks.held(locks.CLUSTER_UP, _another("creating")):
-            cluster.create()
-            addons.install()
+            if cluster.create(on_created=addons.apply) == "created":
+                addons.make_work()
+            else:
+                addons.install()
         print(f"cluster {parts.CLUSTER_NAME} ready (context {parts.CONTEXT}); kubeconfig for the labs: "
               f"{cluster.kubeconfig()}")
     elif args.action == "down":
@@ -165,6 +178,24 @@ def cmd_cluster(args) -> int:
         from labkit import preflight
 
         return _print_findings(preflight.cluster_findings())
+    return 0
+
+
+def cmd_wait(args) -> int:
+    """`labkit wait KIND/NAME`: kubectl wait / rollout status that stops at once when waiting cannot help."""
+    from labkit import cluster, kube, waits
+
+    lab_id = os.environ.get("LAB", "")
+    namespace = args.namespace or os.environ.get("NS") or kube.namespace_of(lab_id)
+    api = kube.Kube(lab_id)
+    written = os.environ.get("KUBECONFIG", "")
+    if written and written == str(cluster.kubeconfig_path()) and os.path.exists(written):
+        # A lab's kernel wrote it for the course cluster (lab.shell_env): reading it again through kind
+        # would cost two more seconds per wait.
+        from kubernetes import config as kconfig
+
+        api.client = kconfig.new_client_from_config(config_file=written)
+    print(f"{args.target} ready: {waits.wait(api, args.target, args.timeout, namespace)}")
     return 0
 
 
@@ -202,6 +233,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="for `build`: rebuild what exists")
     s.add_argument("--export", metavar="DIR", help="for `build`: also write the node image as an archive to hand out")
     s.set_defaults(func=cmd_cluster)
+    s = sub.add_parser("wait", help="wait until KIND/NAME is ready (pod, deployment, statefulset, pvc, gateway); "
+                                    "stop at once when it cannot get there by waiting")
+    s.add_argument("target", metavar="KIND/NAME")
+    s.add_argument("-n", "--namespace", help="default: the lab's ($NS)")
+    s.add_argument("--timeout", type=float, default=120, help="seconds (default 120)")
+    s.set_defaults(func=cmd_wait)
     sub.add_parser("wheels", help="download the sample apps' wheelhouses").set_defaults(func=cmd_wheels)
     sub.add_parser("tools", help="find or install the tools the labs drive (Docker Compose v2)").set_defaults(
         func=cmd_tools)
@@ -213,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except LabError as err:
-        print(f"✘ {err}", file=sys.stderr)
+        print(f"{shell.LABKIT_ERROR}{err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `labkit images | head`: the reader left, nothing is wrong
         sys.stderr.close()

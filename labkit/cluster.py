@@ -88,6 +88,11 @@ def current_context() -> str | None:
 _written: set[Path] = set()
 
 
+def kubeconfig_path() -> Path:
+    """Where the labs' kubeconfig is (kubeconfig() writes it)."""
+    return _labs_kubeconfig()
+
+
 def _labs_kubeconfig() -> Path:
     path = config.workspace_root() / ".labkit" / "kubeconfig"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,8 +150,10 @@ def api_client():
 
 
 # --- lifecycle ----------------------------------------------------------------------------------
-def create(log=print) -> str:
-    """Create the course cluster unless it exists; wait until every node and system pod is ready."""
+def create(log=print, on_created=None) -> str:
+    """Create the course cluster unless it exists; wait until every node and system pod is ready.
+    on_created() runs as soon as a new cluster's API server answers, before that wait (the add-ons'
+    manifests go in meanwhile, and their pods start as soon as the nodes are ready)."""
     if exists():
         log(f"kind cluster {parts.CLUSTER_NAME} already exists: reusing it")
         kubeconfig(refresh=True)
@@ -172,6 +179,8 @@ def create(log=print) -> str:
                        "run `labkit doctor`; `kind export logs` shows the nodes' logs. `make cluster-down` "
                        "removes a half-created cluster.")
     kubeconfig(refresh=True)
+    if on_created is not None:
+        on_created()
     wait_ready()
     return "created"
 

@@ -57,9 +57,11 @@ def ensure(name: str, log=print) -> None:
     if cluster.offline_node_image() and len(local) < len(addon.images):
         raise LabError(f"This cluster runs the offline node image, and the {name} add-on's images have not been built.",
                        "run `make cluster-images` (it builds the add-ons after the node image), then rerun.")
-    if local and cluster.on_kind():
+    if local and cluster.on_kind() and not nodes_preloaded():
         cluster.load_images(*local, log=log)
         _restart_failed_pulls(addon, log)
+    if name == "metallb":
+        _controller_with_its_certificate(log)
     for workload in addon.workloads:
         wait_ready(*workload)
     if name == "metallb":
@@ -67,6 +69,34 @@ def ensure(name: str, log=print) -> None:
                             fix=f"read `kubectl -n {METALLB_NS} logs deploy/controller`; `make cluster` reinstalls it.")
     if name == "metrics-server":
         kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(METRICS_API))
+
+
+# The add-ons' images an offline node image holds already, as the image IDs they had (images_key):
+# `labkit cluster build` adds them once built (provision/node_image.add_addons_to_node_image), so that the
+# next cluster needs no `kind load` and no pod restarted after a failed pull.
+PRELOADED_LABEL = "dev.containers-course.addons"
+
+
+def images_key() -> str:
+    import hashlib
+
+    ids = [subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", i.ref], capture_output=True,
+                          text=True).stdout.strip() for i in parts.ADDON_IMAGES]
+    return hashlib.sha256(repr(ids).encode()).hexdigest()[:16]
+
+
+def nodes_preloaded() -> bool:
+    """Every node of the course cluster was made from a node image holding the add-ons' current images."""
+    nodes = subprocess.run(["docker", "ps", "-q", "--filter", f"label=io.x-k8s.kind.cluster={parts.CLUSTER_NAME}"],
+                           capture_output=True, text=True).stdout.split()
+    if not nodes:
+        return False
+    images = set(subprocess.run(["docker", "inspect", "-f", "{{.Image}}", *nodes], capture_output=True,
+                                text=True).stdout.split())
+    labels = subprocess.run(["docker", "image", "inspect", "-f", f'{{{{index .Config.Labels "{PRELOADED_LABEL}"}}}}',
+                             *images], capture_output=True, text=True).stdout.split("\n")
+    key = images_key()
+    return all(label == key for label in labels if label != "") and labels.count(key) == len(images)
 
 
 def wait_ready(namespace: str, kind: str, name: str, timeout: float = 180) -> None:
@@ -104,6 +134,51 @@ def _ready(apps, namespace: str, kind: str, name: str) -> tuple[bool, str]:
         want, have = status.desired_number_scheduled or 0, status.number_ready or 0
         return bool(want) and have == want, f"{have}/{want} ready"
     return (status.ready_replicas or 0) >= 1, f"{status.ready_replicas or 0} ready"
+
+
+def _controller_with_its_certificate(log=print) -> None:
+    """MetalLB's controller writes its webhook's certificate into a Secret its own pod mounts, then waits
+    for the file; the kubelet refreshes a mounted Secret only every minute or so, and the controller's
+    liveness probe kills it first (40 s in every new cluster). A controller pod started before the
+    certificate existed is replaced once it does: the new pod mounts it at once."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(cluster.api_client())
+
+    from datetime import datetime, timezone
+
+    def certificate() -> tuple[bool, str]:
+        try:
+            secret = core.read_namespaced_secret("metallb-webhook-cert", METALLB_NS)
+        except client.ApiException:
+            return False, "no Secret yet"
+        return bool((secret.data or {}).get("tls.crt")), "written" if secret.data else "empty"
+
+    def waiting_for_its_file(pod) -> bool:
+        """Running 5 s and more, yet nothing listens on its metrics port: a controller that has its
+        certificate listens within a second or two of starting."""
+        first = (pod.status.container_statuses or [None])[0]
+        running = first.state.running if first and first.state else None
+        if (running is None or first.restart_count or cluster.has_condition(pod, "Ready")
+                or (datetime.now(timezone.utc) - running.started_at).total_seconds() < 5):
+            return False
+        try:
+            core.connect_get_namespaced_pod_proxy_with_path(f"{pod.metadata.name}:7472", METALLB_NS, "metrics")
+        except client.ApiException:
+            return True
+        return False
+
+    try:
+        progress.wait_until(certificate, what="MetalLB's webhook certificate", timeout=30, interval=1)
+        progress.wait_until(lambda: (any(waiting_for_its_file(p) or cluster.has_condition(p, "Ready") for p in
+                                         core.list_namespaced_pod(METALLB_NS, label_selector="component=controller").items),
+                                     "starting"), what="MetalLB's controller to start", timeout=30, interval=1)
+    except progress.WaitTimedOut:
+        return  # a controller that works another way: the readiness wait says if it does not
+    for pod in core.list_namespaced_pod(METALLB_NS, label_selector="component=controller").items:
+        if waiting_for_its_file(pod):
+            log(f"restarting {METALLB_NS}/{pod.metadata.name}: started before its webhook certificate existed")
+            core.delete_namespaced_pod(pod.metadata.name, METALLB_NS, grace_period_seconds=0)
 
 
 def _restart_failed_pulls(addon: parts.Addon, log=print) -> None:

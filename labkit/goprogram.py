@@ -5,7 +5,14 @@ can be read by the labs without importing the build machinery.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+
+
+def wrapper_module(name: str) -> str:
+    """The module path of the wrapper module labkit.provision.gobuild writes for the program called
+    name: a program with its own main (`main_go`) names this package as its command."""
+    return f"course.local/build/{name}"
 
 
 @dataclass(frozen=True)
@@ -19,7 +26,13 @@ class GoProgram:
     replaces: dict[str, str] = field(default_factory=dict)   # module -> version, or -> "other/module version"
     requires: dict[str, str] = field(default_factory=dict)   # extra modules to pin (module -> version)
     cgo: bool = False              # runc needs cgo (libseccomp); everything else is static Go
+    # Go source of a package main the wrapper module holds itself (main.go), built in place of the
+    # program's own main; its command is then the wrapper's package, wrapper_module(name).
+    main_go: str = ""
 
     @property
     def key(self) -> str:
+        """Names the program's source and output folders: a changed main_go is another build."""
+        if self.main_go:
+            return f"{self.name}-{self.version}-{hashlib.sha256(self.main_go.encode()).hexdigest()[:8]}"
         return f"{self.name}-{self.version}"

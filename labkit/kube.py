@@ -101,36 +101,10 @@ class Kube:
 
     def wait_pod_ready(self, name: str, namespace: str | None = None, timeout: float = 120) -> None:
         """Wait until a pod is Ready; stop at once, saying why, when it cannot get there by waiting (its
-        claim or ConfigMap missing, its image unpullable, its container crashing)."""
-        def probe():
-            pod = self.pod(name, namespace)
-            if pod is None:
-                return False, "not created yet"
-            if cluster.has_condition(pod, "Ready"):
-                return True, "Ready"
-            return _stuck(pod) or False, pod.status.phase
+        claim or ConfigMap missing, its image unpullable, its container crashing): labkit.waits."""
+        from labkit import waits
 
-        progress.wait_until(probe, what=f"pod {name} ready", timeout=timeout,
-                            fix=f"read its events: `kubectl -n {namespace or self.namespace} describe pod {name}`.",
-                            abort_fix=f"read the events at the bottom of `kubectl -n {namespace or self.namespace} "
-                                      f"describe pod {name}` and its logs (`kubectl logs {name}`), fix, and rerun.")
-
-
-# Container states that waiting does not cure: the pod needs a change first.
-STUCK = ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
-         "CreateContainerError", "RunContainerError")
-
-
-def _stuck(pod) -> str | None:
-    """Why a pod cannot become Ready by waiting, or None."""
-    for cs in (pod.status.init_container_statuses or []) + (pod.status.container_statuses or []):
-        waiting = cs.state.waiting if cs.state else None
-        if waiting is not None and waiting.reason in STUCK:
-            return f"{cs.name}: {waiting.reason}" + (f", {waiting.message[:160]}" if waiting.message else "")
-    scheduled = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
-    if scheduled is not None and scheduled.status == "False" and "not found" in (scheduled.message or ""):
-        return scheduled.message[:200]
-    return None
+        waits.wait(self, f"pod/{name}", timeout=timeout, namespace=namespace)
 
 
 def node_exec(node: str, *cmd: str) -> str:

@@ -15,6 +15,9 @@ from labkit.errors import CommandFailed, explain_docker_error
 from labkit.render import ipython
 
 
+LABKIT_ERROR = "✘ "  # how the labkit command line prints a LabError (cli.main)
+
+
 def run(script: str, env: dict[str, str] | None = None, cwd: str | None = None) -> str:
     """Run `script` under `bash -euo pipefail`, echoing its output; return the output."""
     proc = subprocess.Popen(
@@ -36,6 +39,9 @@ def run(script: str, env: dict[str, str] | None = None, cwd: str | None = None) 
         if known is not None:
             raise CommandFailed(known.problem, known.fix)
         last = next((l.strip() for l in reversed(tail) if l.strip()), "no output")
+        if last.startswith(LABKIT_ERROR):  # `labkit wait` and friends already said it in one sentence
+            problem, _, fix = last[len(LABKIT_ERROR):].partition(" Fix: ")
+            raise CommandFailed(problem, fix or "read the output above, fix and rerun the cell.")
         raise CommandFailed(f"A command in this cell failed (exit code {code}): {last}",
                             "read the output above, fix the command and rerun the cell.")
     return "".join(lines)

@@ -17,8 +17,9 @@ hook because nbval's cells live outside tests/, where conftest hooks do not reac
 The course cluster is created in the background as soon as the session knows it runs a cluster
 lab or test, while the Docker labs run; the first test that needs it waits for it. (`make test-labs`
 creates it once for all its units instead, and says so: LABKIT_TEST_CLUSTER=ready.) `--labs=05,06`
-keeps only those labs' tests (`none`: the tests that run no lab; `cluster`: the cluster's tests):
-`make test-labs` runs one such session per unit of work, several at once (tests/run_labs.py).
+keeps only those labs' tests (`none`: the tests that run no lab; `cluster`: the cluster's tests but
+those that need metrics-server; `cluster-metrics`: those, selection()): `make test-labs` runs one such
+session per unit of work, several at once (tests/run_labs.py).
 """
 from __future__ import annotations
 
@@ -75,6 +76,21 @@ def is_cluster_test(item) -> bool:
     return Path(str(item.fspath)).parent == CLUSTER_TESTS
 
 
+# The add-on built last on a new machine (cluster_parts.ADDONS): the cluster's tests that need it are a
+# selection of their own, so that tests/run_labs.py runs them as a unit of their own and the cluster's
+# other tests do not hold a worker while it compiles (819 s on a slow machine).
+LAST_ADDON = "metrics-server"
+
+
+def selection(item) -> str:
+    """What --labs calls a test that runs no lab: `cluster-metrics` (a cluster test marked
+    `addons(LAST_ADDON)`), `cluster` (the cluster's other tests) or `none`."""
+    if not is_cluster_test(item):
+        return "none"
+    needs = {a for mark in item.iter_markers("addons") for a in mark.args}
+    return "cluster-metrics" if LAST_ADDON in needs else "cluster"
+
+
 def lab_of(item) -> labs.LabInfo | None:
     """The lab an item runs (one of the phases above), or None (unit tests, even lab-parametrized)."""
     if phase_of(item) is None:
@@ -108,7 +124,7 @@ class LabOrder:
         if self.only is not None:
             def chosen(item):
                 lab = lab_of(item)
-                return lab.id in self.only if lab else ("cluster" if is_cluster_test(item) else "none") in self.only
+                return lab.id in self.only if lab else selection(item) in self.only
             config.hook.pytest_deselected(items=[item for item in items if not chosen(item)])
             items[:] = [item for item in items if chosen(item)]
         self.runs = {item.nodeid: (lab_of(item), phase_of(item)) for item in items if lab_of(item)}

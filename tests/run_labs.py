@@ -5,8 +5,10 @@ A lab spends most of its time waiting (for a container, a rollout, a probe's ans
 so labs that share nothing run side by side. The units (plan()):
 * `alone` first, by itself: the tests that clean up the whole course;
 * one unit per lab; `none`, the tests that run no lab (every lab with no daemon); `cluster`, the
-  cluster's own tests (context safety aside); `disrupts`, the cluster tests that stop part of it (the
-  API server) or rewrite the labs' kubeconfig: beside it may run Docker labs, never a cluster unit;
+  cluster's own tests (context safety aside) but its metrics-server test, which is `metrics`, a unit
+  of its own (metrics-server is the add-on built last: the others need not wait for it); `disrupts`,
+  the cluster tests that stop part of it (the API server) or rewrite the labs' kubeconfig, after every
+  other cluster unit: beside it may run Docker labs, never a cluster unit;
 * `last`, by itself: a Docker restart.
 A free worker starts the first unit (pick()) that can run beside those running: the Docker labs one at a
 time (they share the daemon's build cache, and the untagged images a lab's cells leave are told apart
@@ -14,13 +16,15 @@ by when they appear, cleanup.BuildWatch: a warm run with two at once left two be
 publish the same host port (LabInfo.host_ports) never at once, and a unit that needs the course
 cluster only once it is up. The cluster is created once, here, in the background, while the Docker
 labs run (on a new machine `labkit cluster up` waits for the node image being built); the units get
-LABKIT_TEST_CLUSTER=ready and do not ask for it again. Among the units that can start, those whose
-add-ons are built come first (cluster_addons.can_work_now: on a new machine the add-ons are built one
-after another once the node image exists), then those of the chain with more work left (chain()): the
-Docker labs, which run one after another, or the cluster units with `disrupts` after them; within a
-chain, longest first. On a new machine the cluster's chain is the longer once it is up; on a warm one
-the Docker labs' often is (LABS=01,...,05: lab 03 waited 89 s for the cluster's tests). Measured in
-docs/instructors.md.
+LABKIT_TEST_CLUSTER=ready and do not ask for it again. Of the units that fit, those whose add-ons are
+built start (cluster_addons.can_work_now: on a new machine the add-ons are built one after another once
+the node image exists), those of the chain with more work left first (chain()): the Docker labs, which
+run one after another, or the cluster units with `disrupts` after them; within a chain, longest first.
+A unit whose add-ons are still being built does not start while another unit runs: waiting, it would
+hold a worker that the next unit able to start would lack. When nothing runs and nothing else can start,
+it does, and waits inside (cluster_addons.ensure): the one whose add-ons are built soonest. On a new
+machine the cluster's chain is the longer once it is up; on a warm one the Docker labs' often is
+(LABS=01,...,05: lab 03 waited 89 s for the cluster's tests). Measured in docs/instructors.md.
 Each unit orders its tests as lab_order.py says. Arguments after the options go to every pytest, e.g.
 `python tests/run_labs.py --only 01,02 -x`.
 """
@@ -43,8 +47,9 @@ from labkit import cluster_parts, config, labs
 ROOT = Path(__file__).resolve().parents[1]
 # Seconds each unit took in the last measured warm `make test` (.ci/run of 2ad5f61, 2026-12-06, two at
 # once): the order among units that can start. A lab not listed counts as NEW_LAB.
+# `cluster` (87 s) then held the metrics-server test too, now `metrics`: split between the two by a guess.
 LAST_SECONDS = {"01": 61, "02": 125, "03": 144, "04": 233, "05": 221, "06": 778, "07": 319, "08": 299,
-                "none": 86, "cluster": 87, "disrupts": 86}
+                "none": 86, "cluster": 57, "metrics": 30, "disrupts": 86}
 NEW_LAB = 300
 EVERYTHING = "all"    # Unit.sole: nothing runs beside it
 CLUSTER = "cluster"   # Unit.sole: no unit that needs the cluster runs beside it
@@ -60,13 +65,13 @@ def holds(lab: labs.LabInfo) -> frozenset[str]:
 @dataclass(frozen=True)
 class Unit:
     name: str                    # prefixes its output lines
-    labs: str                    # pytest's --labs: a lab id, `none` or `cluster` (tests/lab_order.py)
+    labs: str                    # pytest's --labs: a lab id, `none`, `cluster`, `cluster-metrics` (lab_order.py)
     marks: str                   # pytest's -m
     what: str
     stage: int = 1               # 0 before every other unit, 2 after every other
     cluster: bool = False        # needs the course cluster
     holds: frozenset[str] = frozenset()  # what no other unit holding it may use at the same time
-    addons: tuple[str, ...] = ()
+    addons: tuple[str, ...] = ()  # cluster_parts.ADDONS its tests need: it starts once they are built (pick())
     sole: str = ""               # EVERYTHING or CLUSTER: what may not run beside it
 
     @property
@@ -80,9 +85,14 @@ def plan(only: list[str] | None = None) -> list[Unit]:
     lab_units = [Unit(lab.id, lab.id, IN_PARALLEL, f"lab {lab.id}", cluster=lab.cluster, holds=holds(lab),
                       addons=lab.addons)
                  for lab in labs.LABS.values() if not only or lab.id in only]
+    # The cluster's metrics-server test is a unit of its own: on a new machine that add-on is built last,
+    # and the cluster's tests waiting for it in one unit held a worker 819 s on a slow machine while labs
+    # whose add-ons were built could not start (lab_order.LAST_ADDON).
     cluster_units = sorted([u for u in lab_units if u.cluster] + [
         Unit("cluster", "cluster", IN_PARALLEL, "the cluster's tests", cluster=True,
-             addons=tuple(cluster_parts.ADDONS))], key=lambda u: -u.cost)
+             addons=tuple(a for a in cluster_parts.ADDONS if a != "metrics-server")),
+        Unit("metrics", "cluster-metrics", IN_PARALLEL, "the cluster's metrics-server test", cluster=True,
+             addons=("metrics-server",))], key=lambda u: -u.cost)
     docker_units = sorted([u for u in lab_units if not u.cluster] + [
         Unit("none", "none", IN_PARALLEL, "the tests that run no lab")], key=lambda u: -u.cost)
     # `disrupts` after the other cluster units: once the API server has restarted, CoreDNS, kube-proxy and
@@ -119,9 +129,11 @@ def chain(unit: Unit) -> str:
 
 def pick(pending: list[Unit], running: list[Unit], cluster_ready: bool,
          addon_ready: Callable[[str], bool]) -> Unit | None:
-    """The unit a free worker starts now (pending is in plan()'s order), or None: wait for a unit to end
-    or the cluster to come up. A unit waiting for an add-on still starts when nothing else can (it waits
-    inside, cluster_addons.ensure), the one whose add-ons are built first preferred."""
+    """The unit a free worker starts now (pending is in plan()'s order), or None: wait for a unit to end,
+    the cluster to come up or an add-on to be built (main() asks again every second). A unit whose add-ons
+    are not built does not start while another runs, keeping the worker for the next unit able to start;
+    when nothing runs and nothing else can start, waiting inside (cluster_addons.ensure) is the only way
+    on: the unit whose add-ons are built soonest starts."""
     if not pending:
         return None
     stage = min(u.stage for u in pending + running)
@@ -137,7 +149,11 @@ def pick(pending: list[Unit], running: list[Unit], cluster_ready: bool,
         left[chain(u)] += u.cost
     # Stable: within a chain, plan()'s order.
     ready = sorted((u for u in can if all(addon_ready(a) for a in u.addons)), key=lambda u: -left[chain(u)])
-    return ready[0] if ready else min(can, key=lambda u: max((built.index(a) for a in u.addons), default=-1))
+    if ready:
+        return ready[0]
+    if running:
+        return None
+    return min(can, key=lambda u: max((built.index(a) for a in u.addons), default=-1))
 
 
 @dataclass

@@ -106,6 +106,21 @@ def with_insecure_kubelet_tls(manifest: str) -> str:
     return yaml.safe_dump_all(docs)
 
 
+# kind labels its control-plane node node.kubernetes.io/exclude-from-external-load-balancers, and MetalLB's
+# speaker never announces an address from such a node: its speaker there would only hold memory (~55 MiB).
+SPEAKER_NODES = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+    {"matchExpressions": [{"key": "node.kubernetes.io/exclude-from-external-load-balancers",
+                           "operator": "DoesNotExist"}]}]}}}
+
+
+def speakers_where_they_announce(manifest: str) -> str:
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    for doc in docs:
+        if doc.get("kind") == "DaemonSet" and doc["metadata"]["name"] == "speaker":
+            doc["spec"]["template"]["spec"]["affinity"] = SPEAKER_NODES
+    return yaml.safe_dump_all(docs)
+
+
 def without_metrics_api(manifest: str) -> str:
     """metrics-server's release manifest without its APIService, which cluster_addons.ensure registers once
     metrics-server runs; that APIService must be the one cluster_addons keeps (METRICS_API)."""
@@ -121,15 +136,28 @@ def install(log=print) -> None:
     """Install (or update in place) every add-on's manifest, and make work those whose images are at hand
     (all of them on a learner's machine). Offline, an add-on still building is made to work by the lab
     that needs it (cluster_addons.ensure), so a new cluster waits for none of them. Idempotent."""
+    apply(log)
+    make_work(log)
+
+
+def apply(log=print) -> None:
+    """Every add-on's manifest, applied (or updated in place)."""
     log(f"metrics-server {parts.METRICS_SERVER_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
             stdin=without_metrics_api(with_insecure_kubelet_tls(metrics_server_manifest())))
     log(f"MetalLB {parts.METALLB_VERSION} (layer 2, addresses from the kind network)")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=metallb_manifest())
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=speakers_where_they_announce(metallb_manifest()))
+    # kubeadm runs two CoreDNS replicas, for a cluster that must answer while a node is down; one answers
+    # the labs' queries as well and leaves ~60 MiB to them (`make bench`: the idle cluster's memory).
+    kubectl("-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
     log(f"Gateway API {parts.GATEWAY_API_VERSION} (standard channel) and Traefik {parts.TRAEFIK_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=gateway_api_crds())
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/gatewayclasses.gateway.networking.k8s.io")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=traefik_manifest())
+
+
+def make_work(log=print) -> None:
+    """Every add-on whose images are at hand made to work (cluster_addons.ensure); the others said."""
     for name, addon in parts.ADDONS.items():
         if cluster_addons.can_work_now(name):
             cluster_addons.ensure(name, log=log)

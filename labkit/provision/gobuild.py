@@ -6,6 +6,9 @@ module that `require`s the program and lists its commands in a `tool` block buil
 the same way; `replaces` maps modules the program expects from its own repository to their
 published versions, or copies the program's own go.mod replaces with forks (a dependency's
 replace directives do not apply to the module that requires it). Outputs land in a directory keyed by version, so a second run reuses them.
+A program may bring its own main package instead (`main_go`, CoreDNS with only the plugins the
+cluster uses): the wrapper module holds it as main.go, and its key (so its folders) carries a hash
+of that source.
 
 A build has two halves that want different things: fetching (`go mod tidy` downloads the module
 graph: the network works, the cores wait) and compiling (the cores work, the network waits).
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabError
-from labkit.goprogram import GoProgram
+from labkit.goprogram import GoProgram, wrapper_module
 
 
 @dataclass
@@ -58,14 +61,19 @@ def go_env() -> dict[str, str]:
 
 
 def go_mod_text(program: GoProgram) -> str:
-    lines = [f"module course.local/build/{program.name}", "", "go 1.26.0", "",
+    wrapper = wrapper_module(program.name)
+    lines = [f"module {wrapper}", "", "go 1.26.0", "",
              f"require {program.module} {program.version}"]
     for mod, ver in program.requires.items():
         lines.append(f"require {mod} {ver}")
     if program.replaces:
         lines += ["", "replace ("] + [f"\t{mod} => {ver if ' ' in ver else f'{mod} {ver}'}"
                                       for mod, ver in program.replaces.items()] + [")"]
-    lines += ["", "tool ("] + [f"\t{pkg}" for pkg in program.commands.values()] + [")", ""]
+    # The wrapper's own packages (a main_go) are built as they are; the tool block names the others.
+    tools = [pkg for pkg in program.commands.values() if pkg != wrapper and not pkg.startswith(wrapper + "/")]
+    if tools:
+        lines += ["", "tool ("] + [f"\t{pkg}" for pkg in tools] + [")"]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -93,13 +101,20 @@ def _missing(program: GoProgram, out_dir: Path, only=None) -> list[str]:
 
 
 def fetch(program: GoProgram, src_root: Path) -> Path:
-    """Write the wrapper module and download its module graph; returns the wrapper's folder.
-    The go.mod holds every command of the program, whichever are built, so one tidy serves all."""
+    """Write the wrapper module (and its main.go, if the program brings one) and download its module
+    graph; returns the wrapper's folder. The go.mod holds every command of the program, whichever are
+    built, so one tidy serves all."""
     work = src_root / program.key
     work.mkdir(parents=True, exist_ok=True)
     gomod = work / "go.mod"
     text = go_mod_text(program)
-    if not gomod.exists() or gomod.read_text() != text or not (work / "go.sum").exists():
+    changed = not gomod.exists() or gomod.read_text() != text or not (work / "go.sum").exists()
+    if program.main_go:  # written before the tidy, which resolves its imports
+        main = work / "main.go"
+        if not main.exists() or main.read_text() != program.main_go:
+            main.write_text(program.main_go)
+            changed = True
+    if changed:
         gomod.write_text(text)
         _run(["go", "mod", "tidy"], work, go_env(), f"resolving {program.key}")
     return work

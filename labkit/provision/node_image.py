@@ -7,7 +7,8 @@ Three stages, each cached outside the checkout and keyed by version, so a second
    (labkit/offline/kind-node), the binaries, and every image from stage 2 imported into
    containerd's k8s.io namespace, committed as cluster_parts.NODE_IMAGE.
 Then the add-ons' programs and images (cluster_parts.ADDON_PROGRAMS, ADDON_IMAGES: MetalLB, local-path,
-Traefik, metrics-server), which a lab loads into the nodes when it needs them (cluster_addons.ensure).
+Traefik, metrics-server), which a lab loads into the nodes when it needs them (cluster_addons.ensure); and
+4. the node image once more, with the add-ons' images preloaded too, for the next cluster made from it.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labkit import catalogue, config, daemon, locks
+from labkit import catalogue, cluster_addons, config, daemon, locks
 from labkit.provision import gobuild, images
 from labkit import cluster_parts as parts
 from labkit.errors import LabError
@@ -132,10 +133,14 @@ def _drop_replaced(old_id: str | None, ref: str) -> None:
 
 
 def _label(ref: str) -> str | None:
+    return _label_of(ref, RECIPE_LABEL)
+
+
+def _label_of(ref: str, label: str) -> str | None:
     import docker.errors
 
     try:
-        return (daemon.client().images.get(ref).labels or {}).get(RECIPE_LABEL)
+        return (daemon.client().images.get(ref).labels or {}).get(label)
     except docker.errors.ImageNotFound:
         return None
 
@@ -177,10 +182,18 @@ def build_node_image(refs: list[str], force: bool = False, log=print) -> None:
         return
     started = time.monotonic()
     old = _image_id(parts.NODE_IMAGE)
+    _commit_with_images(NODE_BASE, refs)
+    _drop_replaced(old, parts.NODE_IMAGE)
+    log(f"{parts.NODE_IMAGE}: built with {len(refs)} images preloaded ({time.monotonic() - started:.0f} s)")
+
+
+def _commit_with_images(base: str, refs: list[str], labels: dict[str, str] | None = None) -> None:
+    """Start `base` privileged (as kind will), import `refs` into its containerd's k8s.io namespace without
+    unpacking (the CRI unpacks on first use, on the node's own /var), commit the result as the node image."""
     name = "course-kind-node-build"
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     subprocess.run(["docker", "run", "-d", "--name", name, "--privileged", "--entrypoint", "sleep",
-                    NODE_BASE, "infinity"], check=True, capture_output=True)
+                    base, "infinity"], check=True, capture_output=True)
     try:
         subprocess.run(["docker", "exec", "-d", name, "sh", "-c",
                         "containerd >/var/log/containerd-build.log 2>&1"], check=True)
@@ -200,15 +213,30 @@ def build_node_image(refs: list[str], force: bool = False, log=print) -> None:
                            "rerun `labkit cluster build --force`.")
         _exec(name, "pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done; "
                     "rm -f /var/log/containerd-build.log")
-        subprocess.run(["docker", "commit",
-                        "--change", 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
-                        "--change", "CMD []",
-                        "--change", f"LABEL {BUILT_LABEL}={parts.NODE_IMAGE}",
-                        name, parts.NODE_IMAGE], check=True, capture_output=True)
+        changes = ['ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]', "CMD []",
+                   f"LABEL {BUILT_LABEL}={parts.NODE_IMAGE}"]
+        changes += [f"LABEL {k}={v}" for k, v in (labels or {}).items()]
+        subprocess.run(["docker", "commit", *(arg for c in changes for arg in ("--change", c)), name, parts.NODE_IMAGE],
+                       check=True, capture_output=True)
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def add_addons_to_node_image(log=print) -> None:
+    """Stage 4 (once every add-on's image is built): the node image with them preloaded too."""
+    key = cluster_addons.images_key()
+    if _label_of(parts.NODE_IMAGE, cluster_addons.PRELOADED_LABEL) == key:
+        return
+    started = time.monotonic()
+    old = _image_id(parts.NODE_IMAGE)
+    base = parts.NODE_IMAGE
+    if _label_of(base, cluster_addons.PRELOADED_LABEL):  # older add-ons inside: start again from the image without them
+        base = subprocess.run(["docker", "image", "inspect", "-f", "{{.Parent}}", base],
+                              capture_output=True, text=True).stdout.strip() or base
+    refs = [i.ref for i in parts.ADDON_IMAGES]
+    _commit_with_images(base, refs, {cluster_addons.PRELOADED_LABEL: key})
     _drop_replaced(old, parts.NODE_IMAGE)
-    log(f"{parts.NODE_IMAGE}: built with {len(refs)} images preloaded ({time.monotonic() - started:.0f} s)")
+    log(f"{parts.NODE_IMAGE}: the add-ons' {len(refs)} images preloaded too ({time.monotonic() - started:.0f} s)")
 
 
 def _containerd_name(ref: str) -> str:
@@ -252,6 +280,9 @@ def build_all(force: bool = False, log=print) -> dict[str, float]:
                 for image in mine:
                     addon_locks[image.ref].close()
             times["add-ons"] = time.monotonic() - started
+            started = time.monotonic()
+            add_addons_to_node_image(log)
+            times["node image with add-ons"] = time.monotonic() - started
         finally:
             for stack in addon_locks.values():
                 stack.close()

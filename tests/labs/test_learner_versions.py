@@ -5,6 +5,7 @@ import pytest
 from helpers import check_cells, errors, execute, source_notebook, text
 from labkit import cleanup, config, labs, notebooks
 
+TIMED_OUT = ("timed out waiting for the condition", "did not happen within")  # kubectl wait's; progress.wait_until's
 FRIENDLY = {"CheckFailed", "CommandFailed", "ResourceMissing", "LabError", "DaemonUnavailable", "WaitTimedOut"}
 
 
@@ -23,6 +24,11 @@ def test_learner_version_fails_every_check_with_a_hint(lab, tmp_path):
             for err in errors(cell):
                 assert err["ename"] in FRIENDLY, (
                     f"cell {index} of the learner version failed with a raw {err['ename']}: {err['evalue'][:300]}")
+                # A learner who runs a cell before its exercise is told what is missing, not kept waiting for it
+                # (labkit.waits): no wait of the unsolved lab may run into its time-out.
+                assert err["ename"] != "WaitTimedOut" and not any(t in text(cell) for t in TIMED_OUT), (
+                    f"cell {index} of the learner version waited out its time-out for something that could not "
+                    f"happen: {text(cell)[-300:]}")
     finally:
         cleanup.remove(lab.id)
 

@@ -1,6 +1,7 @@
 """The Go build pipeline's own logic (no Go run): binary names, and fetches overlapping compiles.
 fetch and compile_commands are replaced by recorders here; the real ones run in CI's cluster build."""
 import os
+import re
 import sys
 import threading
 import time
@@ -105,3 +106,82 @@ def test_a_failing_go_command_says_what_failed_with_the_end_of_its_output(tmp_pa
                      tmp_path, dict(os.environ), "resolving x")
     assert "resolving x failed" in err.value.problem and "exited 1" in err.value.problem
     assert "no required module provides x" in err.value.problem
+
+
+# --- the wrapper module: go.mod, and a main package of the course's own (main_go) -------------------
+def test_a_programs_wrapper_go_mod_requires_it_and_lists_its_commands_as_tools():
+    etcd = cluster_parts.program("etcd")
+    assert etcd.key == f"etcd-{cluster_parts.ETCD_VERSION}"
+    assert gobuild.go_mod_text(etcd) == (
+        "module course.local/build/etcd\n\ngo 1.26.0\n\n"
+        f"require go.etcd.io/etcd/server/v3 {cluster_parts.ETCD_VERSION}\n"
+        f"require go.etcd.io/etcd/etcdctl/v3 {cluster_parts.ETCD_VERSION}\n\n"
+        "tool (\n\tgo.etcd.io/etcd/server/v3\n\tgo.etcd.io/etcd/etcdctl/v3\n)\n")
+    kubernetes = cluster_parts.program("kubernetes")
+    text = gobuild.go_mod_text(kubernetes)
+    assert "\nreplace (\n\tk8s.io/api => k8s.io/api v0." in text
+    assert text.endswith(")\n\ntool (\n" + "".join(f"\t{p}\n" for p in kubernetes.commands.values()) + ")\n")
+
+
+MAIN_GO = 'package main\n\nimport "example.com/dns/coremain"\n\nfunc main() { coremain.Run() }\n'
+
+
+def _own_main(main_go=MAIN_GO):
+    return gobuild.GoProgram("dns", "example.com/dns", "v1.0.0", {"dns": "course.local/build/dns"},
+                             ldflags="-s -w", main_go=main_go)
+
+
+def test_a_program_with_its_own_main_requires_the_program_and_lists_no_tool():
+    program = _own_main()
+    assert program.commands["dns"] == gobuild.wrapper_module("dns")
+    assert gobuild.go_mod_text(program) == "module course.local/build/dns\n\ngo 1.26.0\n\nrequire example.com/dns v1.0.0\n"
+    assert gobuild.exec_name(program.commands["dns"]) == "dns"
+
+
+def test_a_changed_main_is_another_build_and_other_programs_keep_their_key():
+    assert _own_main().key.startswith("dns-v1.0.0-") and _own_main().key == _own_main().key
+    assert _own_main(MAIN_GO + "// more\n").key != _own_main().key
+    assert [p.key for p in _programs("a", "b")] == ["a-v1.0.0", "b-v1.0.0"]
+
+
+def _tidies(monkeypatch):
+    runs = []
+    monkeypatch.setattr(gobuild, "go_env", lambda: {})
+    monkeypatch.setattr(gobuild, "_run", lambda cmd, cwd, env, what: runs.append((cmd, sorted(p.name for p in cwd.iterdir()))))
+    return runs
+
+
+def test_fetch_writes_the_main_before_tidying_and_tidies_again_when_it_changes(monkeypatch, tmp_path: Path):
+    runs = _tidies(monkeypatch)
+    program = _own_main()
+    work = gobuild.fetch(program, tmp_path)
+    assert work == tmp_path / program.key
+    assert (work / "main.go").read_text() == MAIN_GO
+    assert (work / "go.mod").read_text() == gobuild.go_mod_text(program)
+    assert runs == [(["go", "mod", "tidy"], ["go.mod", "main.go"])]
+    (work / "go.sum").write_text("")  # what the tidy leaves
+    gobuild.fetch(program, tmp_path)
+    assert len(runs) == 1, "an unchanged wrapper was tidied again"
+    (work / "main.go").write_text("package main\n")
+    gobuild.fetch(program, tmp_path)
+    assert len(runs) == 2 and (work / "main.go").read_text() == MAIN_GO
+
+
+def test_fetch_writes_no_main_for_a_program_without_one(monkeypatch, tmp_path: Path):
+    runs = _tidies(monkeypatch)
+    work = gobuild.fetch(cluster_parts.program("etcd"), tmp_path)
+    assert runs == [(["go", "mod", "tidy"], ["go.mod"])]
+    assert work.name == f"etcd-{cluster_parts.ETCD_VERSION}"
+
+
+def test_corednss_own_main_imports_a_plugin_for_every_directive_it_lists():
+    """A directive without its plugin's package fails at start ("no action found for directive")."""
+    coredns = cluster_parts.program("coredns")
+    assert coredns.main_go == cluster_parts.COREDNS_MAIN
+    assert coredns.commands == {"coredns": "course.local/build/coredns"}
+    directives = re.findall(r'^\t"(\w+)",$', coredns.main_go, re.M)
+    imported = set(re.findall(r'_ "github.com/coredns/coredns/plugin/(\w+)"', coredns.main_go))
+    packages = {"prometheus": "metrics"}  # plugin.cfg's name -> package, where they differ
+    assert {packages.get(d, d) for d in directives} == imported
+    assert {"kubernetes", "forward", "cache", "loop", "reload", "health", "ready", "errors", "prometheus",
+            "loadbalance"} <= set(directives), "kind's Corefile needs every plugin it names"

@@ -2,6 +2,7 @@
 pick() follows, then whole runs simulated with the durations of a measured cold run (no process starts)."""
 import pytest
 
+import lab_order
 import run_labs
 from labkit import cluster_parts, labs
 
@@ -17,15 +18,17 @@ def everything_built(name):
 def test_every_lab_is_one_unit_and_the_clusters_tests_always_run():
     names = [u.name for u in run_labs.plan()]
     assert sorted(n for n in names if n in labs.LABS) == sorted(labs.LABS) and len(names) == len(set(names))
-    assert {"alone", "none", "cluster", "disrupts", "last"} <= set(names)
+    assert {"alone", "none", "cluster", "metrics", "disrupts", "last"} <= set(names)
     only = [u.name for u in run_labs.plan(["01", "02"])]
-    assert sorted(only) == sorted(["alone", "01", "02", "none", "cluster", "disrupts", "last"])
+    assert sorted(only) == sorted(["alone", "01", "02", "none", "cluster", "metrics", "disrupts", "last"])
+    only = [u.name for u in run_labs.plan(["05"])]  # `make test-labs LABS=05`
+    assert sorted(only) == sorted(["alone", "05", "none", "cluster", "metrics", "disrupts", "last"])
 
 
 def test_the_cluster_units_longest_first_then_disrupts_then_the_docker_labs():
     order = [u.name for u in run_labs.plan() if u.stage == 1]
     cluster = order[:order.index("disrupts")]
-    assert set(cluster) == set(CLUSTER) | {"cluster"}
+    assert set(cluster) == set(CLUSTER) | {"cluster", "metrics"}
     assert [UNITS[n].cost for n in cluster] == sorted((UNITS[n].cost for n in cluster), reverse=True)
     assert set(order[order.index("disrupts") + 1:]) == set(DOCKER) | {"none"}
 
@@ -37,7 +40,42 @@ def test_disrupts_waits_for_every_cluster_unit_before_it():
     assert run_labs.pick(pending[1:], [UNITS["05"]], True, everything_built) == UNITS["02"]
     assert run_labs.pick(pending[1:], [UNITS["01"]], True, everything_built) == UNITS["disrupts"]
     nothing = lambda name: False  # noqa: E731
-    assert run_labs.pick(pending, [UNITS["01"]], True, nothing) == UNITS["07"]  # waits inside, not disrupts
+    assert run_labs.pick(pending, [UNITS["01"]], True, nothing) is None  # 07 waits outside, not disrupts
+    assert run_labs.pick(pending[:2], [], True, nothing) == UNITS["07"]  # nothing else: 07 waits inside
+
+
+def test_disrupts_waits_for_the_metrics_server_test_too():
+    pending = [UNITS["metrics"], UNITS["disrupts"], UNITS["last"]]
+    assert run_labs.pick(pending, [UNITS["01"]], True, everything_built) == UNITS["metrics"]
+    assert run_labs.pick(pending[1:], [UNITS["metrics"]], True, everything_built) is None
+    assert run_labs.pick(pending[1:], [UNITS["01"]], True, everything_built) == UNITS["disrupts"]
+    no_metrics_server = lambda name: name != "metrics-server"  # noqa: E731
+    assert run_labs.pick(pending, [UNITS["01"]], True, no_metrics_server) is None  # metrics waits, disrupts too
+    assert run_labs.pick(pending, [], True, no_metrics_server) == UNITS["metrics"]
+
+
+def test_a_unit_waiting_for_an_add_on_leaves_the_worker_to_a_unit_that_can_run():
+    """On a slow machine the cluster's tests held a worker 819 s for metrics-server's build while labs
+    whose add-ons were built could not start: now that test is a unit of its own, started once the
+    add-on is built, or when nothing else is left to run."""
+    no_metrics_server = lambda name: name != "metrics-server"  # noqa: E731
+    assert UNITS["metrics"].addons == (lab_order.LAST_ADDON,) and lab_order.LAST_ADDON not in UNITS["cluster"].addons
+    pending = [UNITS["metrics"], UNITS["cluster"], UNITS["disrupts"], UNITS["03"], UNITS["last"]]
+    assert run_labs.pick(pending, [], True, no_metrics_server) == UNITS["cluster"]
+    pending.remove(UNITS["cluster"])
+    assert run_labs.pick(pending, [UNITS["cluster"]], True, no_metrics_server) == UNITS["03"]
+    # With lab 03 waiting for lab 04 (one Docker lab at a time), the worker stays free all the same.
+    assert run_labs.pick([UNITS["metrics"], UNITS["03"]], [UNITS["04"]], True, no_metrics_server) is None
+    assert run_labs.pick([UNITS["metrics"], UNITS["08"]], [UNITS["06"]], True, no_metrics_server) == UNITS["08"]
+    # Every unit left waits for an add-on: none starts while one runs (a build's end or a unit's end frees
+    # it, main() asks every second), and when nothing runs the one built soonest does (no deadlock).
+    waiting = [UNITS["metrics"], UNITS["07"], UNITS["disrupts"], UNITS["last"]]
+    nothing = lambda name: False  # noqa: E731
+    assert run_labs.pick(waiting, [UNITS["06"]], True, nothing) is None
+    assert run_labs.pick(waiting, [], True, nothing) == UNITS["07"]
+    assert run_labs.pick(waiting[:1] + waiting[2:], [], True, nothing) == UNITS["metrics"]
+    # A learner's machine pulls the add-ons (can_work_now is true): it starts at once, beside others.
+    assert run_labs.pick(waiting, [UNITS["06"]], True, everything_built) in (UNITS["metrics"], UNITS["07"])
 
 
 def test_the_chain_with_more_work_left_goes_first():
@@ -106,9 +144,10 @@ def test_units_whose_add_ons_are_built_go_first_then_the_one_whose_add_on_is_bui
 
 # --- whole runs, simulated ------------------------------------------------------------------------
 # Seconds of a cold .ci/run on a fresh machine (2026-12-06): each unit's own time, when the cluster was
-# up (after make test began) and when each add-on was built.
+# up (after make test began) and when each add-on was built. `cluster` (120 s) then held the
+# metrics-server test too: split here into 90 s and `metrics` 45 (one pytest start more).
 COLD = {"01": 72, "02": 120, "03": 187, "04": 295, "05": 220, "06": 790, "07": 260, "08": 314, "none": 30,
-        "cluster": 120, "disrupts": 145, "alone": 13, "last": 160}
+        "cluster": 90, "metrics": 45, "disrupts": 145, "alone": 13, "last": 160}
 CLUSTER_UP = 613
 # The add-ons in today's build order (cluster_parts.ADDONS): each as long to build as in that run.
 ADDONS_BUILT = {"metallb": 775, "local-path": 880, "traefik": 1283, "metrics-server": 1519}
@@ -153,6 +192,9 @@ def test_a_simulated_cold_run_keeps_every_rule(workers):
             assert "disrupts" not in (a, b) or not (UNITS[a].cluster and UNITS[b].cluster), (a, b)
         if UNITS[a].cluster:
             assert spans[a][0] >= CLUSTER_UP, a
+        # A unit waits for an add-on's build (inside) only when nothing else runs.
+        if any(ADDONS_BUILT[addon] > spans[a][0] for addon in UNITS[a].addons):
+            assert not any(overlap(a, b) for b in names if b != a), (a, spans)
     assert max(end for _, end in spans.values()) == spans["last"][1]
     assert sum(overlap(a, b) for a in names for b in names if a < b) <= len(names) * (workers - 1)
 
@@ -167,9 +209,10 @@ def test_two_workers_take_less_than_the_measured_static_split():
 
 
 # A warm `LABS=01,02,03,04,05 .ci/run` of 482a412 (2026-12-06): each unit's seconds, the cluster up at
-# 172 s, every add-on built; its units ended at 847 s (lab 03 waited for the cluster's tests).
-WARM_01_05 = {"alone": 11, "04": 260, "none": 83, "05": 233, "cluster": 88, "03": 132, "disrupts": 85,
-              "02": 113, "01": 60, "last": 180}
+# 172 s, every add-on built; its units ended at 847 s (lab 03 waited for the cluster's tests). `cluster`
+# (88 s) held the metrics-server test then: split as for COLD.
+WARM_01_05 = {"alone": 11, "04": 260, "none": 83, "05": 233, "cluster": 65, "metrics": 35, "03": 132,
+              "disrupts": 85, "02": 113, "01": 60, "last": 180}
 
 
 def test_a_simulated_warm_run_keeps_the_docker_labs_going():
@@ -182,17 +225,33 @@ def test_a_simulated_warm_run_keeps_the_docker_labs_going():
     assert max(e for _, e in spans.values()) < 800, spans
 
 
-def test_the_cluster_unit_runs_its_tests_in_the_add_ons_build_order():
-    """tests/lab_order.py, as the `cluster` unit collects: the smoke test of the add-on built last comes
-    last, so on a new machine it alone waits for that build (collected only: no cluster needed)."""
+def collected(*selections: tuple[str, str]) -> list[list[str]]:
+    """The test names each (--labs, -m) collects from tests/cluster, in lab_order.py's order: no cluster
+    needed, the pytest processes side by side."""
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           "--labs=cluster", "-m", run_labs.IN_PARALLEL, "tests/cluster"],
-                          cwd=run_labs.ROOT, capture_output=True, text=True)
-    ids = [line for line in done.stdout.splitlines() if "::" in line]
-    assert ids, done.stdout + done.stderr
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                               f"--labs={labs}", "-m", marks, "tests/cluster"],
+                              cwd=run_labs.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for labs, marks in selections]
+    outs = [proc.communicate()[0] for proc in procs]
+    names = [[line.rpartition("::")[2] for line in out.splitlines() if "::" in line] for out in outs]
+    assert all(names), outs
+    return names
+
+
+def test_the_cluster_unit_runs_its_tests_in_the_add_ons_build_order():
+    """tests/lab_order.py, as the `cluster` unit collects: its smoke tests in the add-ons' build order, the
+    metrics-server test (the add-on built last) not among them but in `metrics`, a unit of its own; in one
+    session it comes last, so on a new machine it alone waits for that build."""
     assert list(cluster_parts.ADDONS)[-1] == "metrics-server"
-    assert ids[-1].endswith("test_metrics_server_reports_pod_metrics"), ids
-    assert ids.index(next(i for i in ids if "gateway_api" in i)) > ids.index(next(i for i in ids if "pvc_binds" in i))
+    cluster, metrics, both = collected((UNITS["cluster"].labs, UNITS["cluster"].marks),
+                                       (UNITS["metrics"].labs, UNITS["metrics"].marks),
+                                       ("cluster,cluster-metrics", run_labs.IN_PARALLEL))
+    assert "test_metrics_server_reports_pod_metrics" not in cluster
+    assert cluster[-1] == "test_gateway_api_routes_through_traefik_from_the_host", cluster
+    assert cluster.index("test_gateway_api_routes_through_traefik_from_the_host") > cluster.index(
+        "test_pvc_binds_and_keeps_data")
+    assert metrics == ["test_metrics_server_reports_pod_metrics"], metrics
+    assert both == cluster + metrics, both
