@@ -141,11 +141,11 @@ def _controller_with_its_certificate(log=print) -> None:
     for the file; the kubelet refreshes a mounted Secret only every minute or so, and the controller's
     liveness probe kills it first (40 s in every new cluster). A controller pod started before the
     certificate existed is replaced once it does: the new pod mounts it at once."""
+    from datetime import datetime, timezone
+
     from kubernetes import client
 
     core = client.CoreV1Api(cluster.api_client())
-
-    from datetime import datetime, timezone
 
     def certificate() -> tuple[bool, str]:
         try:
