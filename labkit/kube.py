@@ -1,5 +1,5 @@
 """Cluster access for labs and checks: typed API clients on the lab's own kubeconfig, the lab's
-namespace (labelled, so cleanup finds it), reading nodes and waiting with progress.
+namespace (labelled, so cleanup finds it), reading nodes; waiting is labkit.waits.
 
 Every call goes through cluster.api_client(), which is bound to the one context the labs may use.
 API errors become one sentence and a fix (`explain`), never a wall of traceback.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from functools import cached_property
 
-from labkit import cluster, ownership, progress
+from labkit import cluster, ownership
 from labkit.errors import LabError, explain_api_error
 
 
