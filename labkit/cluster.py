@@ -90,10 +90,6 @@ _written: set[Path] = set()
 
 def kubeconfig_path() -> Path:
     """Where the labs' kubeconfig is (kubeconfig() writes it)."""
-    return _labs_kubeconfig()
-
-
-def _labs_kubeconfig() -> Path:
     path = config.workspace_root() / ".labkit" / "kubeconfig"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
@@ -102,7 +98,7 @@ def _labs_kubeconfig() -> Path:
 def kubeconfig(refresh: bool = False) -> Path:
     """A kubeconfig with the one context the labs may use; written under the workspace, once per
     process (a cluster recreated since an earlier run has new certificates)."""
-    path = _labs_kubeconfig()
+    path = kubeconfig_path()
     if path in _written and path.exists() and not refresh:
         return path
     context = chosen_context()
@@ -169,7 +165,7 @@ def create(log=print, on_created=None) -> str:
     wait_for_node_image_build(log)
     # --kubeconfig: kind writes the new context to the labs' own file, not to the learner's kubeconfig,
     # whose current context stays whatever the learner chose.
-    cmd = [tool("kind"), "create", "cluster", "--config", str(CONFIG_FILE), "--kubeconfig", str(_labs_kubeconfig())]
+    cmd = [tool("kind"), "create", "cluster", "--config", str(CONFIG_FILE), "--kubeconfig", str(kubeconfig_path())]
     if offline_node_image():
         cmd += ["--image", parts.NODE_IMAGE]
         log(f"using the locally built node image {parts.NODE_IMAGE} (no registry needed)")
@@ -263,7 +259,7 @@ def delete(log=print) -> bool:
     if not exists():
         log(f"no kind cluster {parts.CLUSTER_NAME}: nothing to delete")
         return False
-    path = _labs_kubeconfig()
+    path = kubeconfig_path()
     kind("delete", "cluster", "--name", parts.CLUSTER_NAME, "--kubeconfig", str(path), capture=False)
     path.unlink(missing_ok=True)
     return True

@@ -95,8 +95,7 @@ def nodes_preloaded() -> bool:
                                 text=True).stdout.split())
     labels = subprocess.run(["docker", "image", "inspect", "-f", f'{{{{index .Config.Labels "{PRELOADED_LABEL}"}}}}',
                              *images], capture_output=True, text=True).stdout.split("\n")
-    key = images_key()
-    return all(label == key for label in labels if label != "") and labels.count(key) == len(images)
+    return labels.count(images_key()) == len(images)
 
 
 def wait_ready(namespace: str, kind: str, name: str, timeout: float = 180) -> None:

@@ -163,7 +163,7 @@ def _ago(ts) -> str:
     return f"{seconds}s" if seconds < 120 else f"{seconds // 60}min"
 
 
-def _running_on_node(lab, pod, state: str = "running") -> set[str] | None:
+def _on_node(lab, pod, state: str = "running") -> set[str] | None:
     """IDs of the pod's containers in `state` (running, exited) as the node's runtime sees them (None when
     not on kind)."""
     if not cluster.on_kind() or not pod.spec.node_name:
@@ -187,7 +187,7 @@ def wait_restarted(lab, name: str = "heal", timeout: float = 90) -> None:
         if cs is None:
             return False, "no container yet"
         state = "running" if cs.state.running else (cs.state.waiting.reason if cs.state.waiting else "terminated")
-        running = _running_on_node(lab, pod)
+        running = _on_node(lab, pod)
         # The kubelet notices a dead container within a second or two: until then the API still shows the old one.
         current = running is None or (cs.container_id or "").split("//")[-1] in running
         if cs.restart_count >= 1 and cs.ready and current:
@@ -195,7 +195,7 @@ def wait_restarted(lab, name: str = "heal", timeout: float = 90) -> None:
         # A container stopped on its node stays listed there as exited (the cell above has returned, so it
         # is listed by now): none, and the first one still running, means nothing stopped it. Off kind,
         # where the node cannot be read, give the kubelet 20 s.
-        never = (running is not None and not _running_on_node(lab, pod, "exited")) or time.monotonic() - start > 20
+        never = (running is not None and not _on_node(lab, pod, "exited")) or time.monotonic() - start > 20
         if cs.restart_count == 0 and cs.state.running and current and never and time.monotonic() - start > 2:
             return "never stopped", "restarts: 0, still its first container"
         return False, f"restarts: {cs.restart_count}, {state}"
