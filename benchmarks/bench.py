@@ -164,12 +164,12 @@ def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> float:
     added = result.total - plain.total
     by_name = {v.name: v for v in answer_variants.load(lab)}
     ctx = Lab(lab)
-    latencies = {}
+    latencies, said = {}, {}
     for name in ctx.check_names():
         samples = []
         for _ in range(3):
             t = time.monotonic()
-            ctx.result(name)  # timed whatever the verdict: later exercises change earlier state
+            said[name] = ctx.result(name).message  # timed whatever the verdict: later exercises change earlier state
             samples.append(time.monotonic() - t)
         latencies[name] = statistics.median(samples)
     slowest = max(latencies, key=latencies.get)
@@ -183,7 +183,32 @@ def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> float:
           f"slowest {slowest} {latencies[slowest] * 1000:5.0f} ms | cleanup {time.monotonic() - t0:4.1f} s")
     for name in failed:  # say which, and why: `make test` would fail on it
         print(f"  NOT as expected: {name}: {'; '.join(result.outcomes[name].problems(by_name[name]))[:300]}")
+    for check in FIGURES.get(lab.id, ()):
+        # The solved run's figures are in its checks' own words (how fast the HPA scaled out and back, how many
+        # requests a rollout answered); each answer's, in what the check said of it (failures counted by kind).
+        print(f"  {check}, solved: {said[check]}")
+        for name, outcome in result.outcomes.items():
+            if by_name[name].at == check:
+                print(f"  {check}, {name}: {outcome.results[check][1][:200]}")
     return added
+
+
+# The checks whose messages carry a lab's figures: lab 10's HPA scaling out and back in under the load Job, lab 11's
+# requests answered and failed during a rolling update (solved, without a readiness probe, without a preStop pause).
+FIGURES = {"10": ("scaled",), "11": ("zero-downtime",)}
+
+
+def audit_figures() -> None:
+    """`labkit audit` on the chapter's production manifest: its run time and what it finds."""
+    from labkit import audit, cluster_parts
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "unit" / "data" / "chapter-production.yaml"
+    version = ".".join(cluster_parts.K8S_VERSION.lstrip("v").split(".")[:2])
+    t = time.monotonic()
+    findings = audit.audit(audit.from_yaml(path.read_text()), version, audit.kube_score_binary())
+    n = audit.counts(findings)
+    print(f"labkit audit of the chapter's manifest: {time.monotonic() - t:4.1f} s, {n[audit.CRITICAL]} critical, "
+          f"{n[audit.WARNING]} warnings, {n[audit.OK]} passed (kube-score {'in' if audit.kube_score_binary() else 'not in'} it)")
 
 
 def lab03_figures() -> None:
@@ -224,6 +249,8 @@ def main() -> None:
             if lab.id == "03":
                 lab03_figures()
                 cleanup.remove("03")
+            if lab.id == "11":
+                audit_figures()
     print(f"answer variants of every lab add {variants:.0f} s to `make test` (budget: 360 s on 2 cores)")
 
 

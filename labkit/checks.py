@@ -48,6 +48,20 @@ def api_object(read: Callable[[], Any], missing: str, hint: str):
         raise CheckFailed(missing, hint) from None
 
 
+def ready_pod(lab, name: str, hint: str, namespace: str | None = None):
+    """A pod of the lab's cluster, Running and Ready, or a failure saying which it is not (hint: how to create it)."""
+    from labkit import cluster
+
+    ns = namespace or lab.kube.namespace
+    pod = lab.kube.pod(name, ns)
+    require(pod is not None, f"there is no pod {name} in namespace {ns}.", hint)
+    require(pod.status.phase == "Running" and cluster.has_condition(pod, "Ready"),
+            f"pod {name} is {pod.status.phase} and not Ready.",
+            f"read why at the bottom of `kubectl -n {ns} describe pod {name}` (its events: a claim Pending? an image? "
+            "a probe?).")
+    return pod
+
+
 @dataclass
 class Check:
     name: str

@@ -20,9 +20,10 @@ class Removed:
     images: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     persistent_volumes: list[str] = field(default_factory=list)
+    priority_classes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        parts = [f"{len(v)} {k}" for k, v in vars(self).items() if v]
+        parts = [f"{len(v)} {k.replace('_', ' ')}" for k, v in vars(self).items() if v]
         return "removed " + ", ".join(parts) if parts else "nothing to remove"
 
 
@@ -174,10 +175,10 @@ def _owned(kind: str, lab: str | None) -> list:
     return list(found.values())
 
 
-def _labelled(lab: str | None, listing: str) -> tuple[object, list[str]]:
-    """(CoreV1Api, names) of the cluster objects labs created, listed by `listing` (a CoreV1Api
-    method) and found by their labels. Nothing when no cluster lab is concerned or there is no
-    cluster to look in."""
+def _labelled(lab: str | None, listing: str, api: str = "CoreV1Api") -> tuple[object, list[str]]:
+    """(the API, names) of the cluster objects labs created, listed by `listing` (a method of `api`)
+    and found by their labels. Nothing when no cluster lab is concerned or there is no cluster to
+    look in."""
     from labkit import cluster, labs
     from labkit.errors import translate
 
@@ -188,7 +189,7 @@ def _labelled(lab: str | None, listing: str) -> tuple[object, list[str]]:
             return None, []
         from kubernetes import client
 
-        core = client.CoreV1Api(cluster.api_client())
+        core = getattr(client, api)(cluster.api_client())
         found = getattr(core, listing)(label_selector=",".join(label_filter(lab))).items
     except Exception as exc:  # no kind, no cluster answering: nothing of ours can be found there
         if translate(exc) is None:
@@ -206,6 +207,10 @@ def _persistent_volumes(lab: str | None) -> tuple[object, list[str]]:
     return _labelled(lab, "list_persistent_volume")
 
 
+def _priority_classes(lab: str | None) -> tuple[object, list[str]]:
+    return _labelled(lab, "list_priority_class", "SchedulingV1Api")
+
+
 def leftovers(lab: str | None = None) -> dict[str, list[str]]:
     """Names of the resources the course (or one lab) created that are still present."""
     return {
@@ -216,6 +221,7 @@ def leftovers(lab: str | None = None) -> dict[str, list[str]]:
         + [i.split(":")[-1][:12] for i in _dangling_remembered(lab)],
         "namespaces": _namespaces(lab)[1],
         "persistent volumes": _persistent_volumes(lab)[1],
+        "priority classes": _priority_classes(lab)[1],
     }
 
 
@@ -275,4 +281,8 @@ def remove(lab: str | None = None) -> Removed:
     for name in names:
         core.delete_persistent_volume(name)
         done.persistent_volumes.append(name)
+    scheduling, names = _priority_classes(lab)
+    for name in names:
+        scheduling.delete_priority_class(name)
+        done.priority_classes.append(name)
     return done

@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import time
+from pathlib import Path
 
 from labkit import config, labs, locks, shell
 
@@ -133,6 +134,10 @@ def cmd_wheels(args) -> int:
 def cmd_tools(args) -> int:
     from labkit import tools
 
+    if args.only == "kube-score":  # lab 11's set-up: the auditor alone (the build stays out of the lab's kernel)
+        found = tools.ensure_kube_score()
+        print(f"kube-score: {found or 'not available'}")
+        return 0 if found else 1
     print(f"docker compose {tools.ensure_compose()}")
     for name, where in tools.ensure_cluster_tools().items():
         print(f"{name}: {where}")
@@ -199,6 +204,35 @@ def cmd_wait(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """`labkit audit FILE|NAMESPACE`: the production-readiness audit (labkit.audit) of a manifest file, or of
+    what a namespace of the course cluster holds. Exit 1 when something critical is found."""
+    from labkit import audit, tools
+    from labkit import cluster_parts as parts
+
+    target = Path(args.target)
+    if target.is_file():
+        objects = audit.from_yaml(target.read_text())
+        what = str(target)
+    elif target.suffix in (".yaml", ".yml", ".json") or "/" in args.target:
+        raise LabError(f"There is no file {args.target}.", "give a manifest file, or the name of a namespace.")
+    else:
+        from labkit.cluster_addons import kubectl
+
+        objects = audit.from_namespace(args.target, kubectl)
+        what = f"namespace {args.target} (on the course cluster)"
+    if not objects:
+        raise LabError(f"{what} holds no Kubernetes objects to audit.", "give a manifest file with objects in it, "
+                       "or a namespace that has workloads.")
+    binary = None if args.no_kube_score else tools.ensure_kube_score()
+    version = ".".join(parts.K8S_VERSION.lstrip("v").split(".")[:2])
+    findings = audit.audit(objects, version, binary, ignore=tuple(args.ignore))
+    print(f"audit of {what}: {len(objects)} objects, schema of Kubernetes {version}, the chapter's checklist"
+          + (", kube-score" if binary else ""))
+    print(audit.report(findings, binary is not None))
+    return 1 if audit.counts(findings)[audit.CRITICAL] else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labkit", description="Containers & Orchestration labs toolkit")
     sub = p.add_subparsers(dest="command", required=True)
@@ -233,15 +267,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="for `build`: rebuild what exists")
     s.add_argument("--export", metavar="DIR", help="for `build`: also write the node image as an archive to hand out")
     s.set_defaults(func=cmd_cluster)
-    s = sub.add_parser("wait", help="wait until KIND/NAME is ready (pod, deployment, statefulset, pvc, gateway); "
+    s = sub.add_parser("wait", help="wait until KIND/NAME is ready (pod, deployment, statefulset, pvc, gateway, hpa, vpa); "
                                     "stop at once when it cannot get there by waiting")
     s.add_argument("target", metavar="KIND/NAME")
     s.add_argument("-n", "--namespace", help="default: the lab's ($NS)")
     s.add_argument("--timeout", type=float, default=120, help="seconds (default 120)")
     s.set_defaults(func=cmd_wait)
     sub.add_parser("wheels", help="download the sample apps' wheelhouses").set_defaults(func=cmd_wheels)
-    sub.add_parser("tools", help="find or install the tools the labs drive (Docker Compose v2)").set_defaults(
-        func=cmd_tools)
+    s = sub.add_parser("tools", help="find or install the tools the labs drive (Docker Compose v2, kind, kubectl; "
+                                     "`labkit tools kube-score`: the auditor lab 11 uses)")
+    s.add_argument("only", nargs="?", choices=["kube-score"], help="only this tool")
+    s.set_defaults(func=cmd_tools)
+    s = sub.add_parser("audit", help="production-readiness audit of a manifest file or a namespace: the chapter's "
+                                     "checklist, kube-score, the schema of the cluster's Kubernetes version")
+    s.add_argument("target", help="a manifest file (YAML or JSON), or a namespace of the course cluster")
+    s.add_argument("--no-kube-score", action="store_true", help="leave kube-score out (no build, no binary)")
+    s.add_argument("--ignore", action="append", default=[], metavar="TEST",
+                   help="a kube-score test to leave out (repeatable), e.g. container-image-pull-policy")
+    s.set_defaults(func=cmd_audit)
     return p
 
 

@@ -317,6 +317,18 @@ def _api_answers() -> tuple[bool, str]:
     return answers, detail
 
 
+def read_or_none(call, *args):
+    """An object read from the API server (call(*args)), or None when there is no such object."""
+    from kubernetes import client
+
+    try:
+        return call(*args)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def has_condition(obj, kind: str) -> bool:
     """A node's or pod's status condition `kind` (Ready, PodScheduled...) is True."""
     return any(c.type == kind and c.status == "True" for c in obj.status.conditions or [])

@@ -155,10 +155,11 @@ def _controller_with_its_certificate(log=print) -> None:
 
     def waiting_for_its_file(pod) -> bool:
         """Running 5 s and more, yet nothing listens on its metrics port: a controller that has its
-        certificate listens within a second or two of starting."""
+        certificate listens within a second or two of starting. Restarted or not: a container its liveness
+        probe restarted still has the old, empty mount, and waits for the kubelet's refresh all the same."""
         first = (pod.status.container_statuses or [None])[0]
         running = first.state.running if first and first.state else None
-        if (running is None or first.restart_count or cluster.has_condition(pod, "Ready")
+        if (running is None or cluster.has_condition(pod, "Ready")
                 or (datetime.now(timezone.utc) - running.started_at).total_seconds() < 5):
             return False
         try:
@@ -235,10 +236,13 @@ def _pool_applied() -> tuple[bool, str]:
         return False, "webhook not ready" if "webhook" in err.problem else err.problem[-80:]
 
 
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    """kubectl against the course cluster (the labs' own kubeconfig, never the learner's current context)."""
+def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
+    """kubectl against the course cluster (the labs' own kubeconfig, never the learner's current context).
+    check=False: its output and errors whatever it exits with (for a command whose refusal is the answer)."""
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig())}
     done = subprocess.run([cluster.tool("kubectl"), *args], input=stdin, capture_output=True, text=True, env=env)
+    if not check:
+        return done.stdout + done.stderr
     if done.returncode != 0:
         raise LabError(f"`kubectl {' '.join(args[:3])}` failed: {done.stderr.strip()[-400:]}",
                        "check the cluster with `labkit cluster status`, then rerun `make cluster`.")

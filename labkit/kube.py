@@ -40,6 +40,8 @@ class Kube:
     networking = _typed("NetworkingV1Api")
     custom = _typed("CustomObjectsApi")
     discovery = _typed("DiscoveryV1Api")
+    autoscaling = _typed("AutoscalingV2Api")
+    batch = _typed("BatchV1Api")
 
     def ensure_namespace(self) -> str:
         """The lab's namespace, created with the lab's labels when missing."""
@@ -53,6 +55,18 @@ class Kube:
             body = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
             self.core.create_namespace(body)
         return self.namespace
+
+    def apply(self, docs: list[dict], namespace: str = "") -> None:
+        """`kubectl apply` of these objects, each given the lab's labels. Sent as JSON: YAML would read a lab's
+        label value ("09", "10") as a number. namespace "": where each object's metadata says (or cluster-wide)."""
+        import json
+
+        from labkit.cluster_addons import kubectl
+
+        for doc in docs:
+            doc["metadata"].setdefault("labels", {}).update(self.labels)
+        where = ["-n", namespace] if namespace else []
+        kubectl(*where, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
 
     def pod(self, name: str, namespace: str | None = None):
         """A pod, or None when it does not exist."""

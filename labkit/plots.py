@@ -57,3 +57,42 @@ def steps_over_time(series: dict[str, list[tuple[float, float]]], ylabel: str = 
     ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
+
+
+def scaling(times: list[float], series: dict[str, list[float | None]], percent: dict[str, list[float | None]],
+            target: float | None = None, shaded: list[bool] | None = None, title: str = ""):
+    """Counts (replicas) as steps on the left axis, percentages (CPU against its request) as lines on the right,
+    the target as a dashed line, and the samples where `shaded` is true (the load running) on a grey band."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    end = (times[-1] if times else 0) + 3
+    for name, values in series.items():
+        points = [(t, v) for t, v in zip(times, values) if v is not None]
+        if points:
+            ts, vs = zip(*points)
+            ax.step([*ts, end], [*vs, vs[-1]], where="post", label=name, linewidth=2)
+    for i, on in enumerate(shaded or []):
+        if on:
+            ax.axvspan(times[i], times[i + 1] if i + 1 < len(times) else end, color="0.9", zorder=0, linewidth=0)
+    ax.set_xlim(0, end)
+    ax.set_ylim(0, max([v for vs in series.values() for v in vs if v is not None] + [1]) + 1)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("seconds" + (" (grey: load running)" if any(shaded or []) else ""))
+    ax.set_ylabel("pods")
+    right = ax.twinx()
+    for name, values in percent.items():
+        points = [(t, v) for t, v in zip(times, values) if v is not None]
+        if points:
+            ts, vs = zip(*points)
+            right.plot(ts, vs, color="tab:red", marker=".", linewidth=1, label=name)
+    if target is not None:
+        right.axhline(target, color="tab:red", linestyle="--", linewidth=1, label=f"target {target:g}%")
+    right.set_ylabel("% of the CPU requested")
+    right.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+    ax.legend(lines, labels, loc="upper left", fontsize=8, bbox_to_anchor=(1.1, 1))
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

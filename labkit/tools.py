@@ -126,6 +126,36 @@ def ensure_cluster_tools() -> dict[str, str]:
     return found
 
 
+# kube-score (`labkit audit`, lab 11): a well-known auditor of Kubernetes manifests, a single Go program.
+KUBE_SCORE_VERSION = "v1.20.0"
+
+
+def ensure_kube_score() -> str | None:
+    """kube-score on PATH, or built from the Go module proxy into the course's cache (45 CPU-s, once); None
+    when neither is possible (the audit then says it ran without it)."""
+    from labkit import audit
+    from labkit.goprogram import GoProgram
+    from labkit.provision import gobuild, node_image
+
+    found = audit.kube_score_binary()
+    if found:
+        return found
+    if shutil.which("go") is None:
+        print("kube-score is not installed and Go is not available to build it: auditing without it "
+              "(install it from https://github.com/zegl/kube-score/releases).", flush=True)
+        return None
+    spec = GoProgram("kube-score", "github.com/zegl/kube-score", KUBE_SCORE_VERSION,
+                     {"kube-score": "github.com/zegl/kube-score/cmd/kube-score"},
+                     ldflags=f"-s -w -X main.version={KUBE_SCORE_VERSION}")
+    print(f"building kube-score {KUBE_SCORE_VERSION} from the Go module proxy (a minute, once) ...", flush=True)
+    began = time.monotonic()
+    built = gobuild.build(spec, node_image.BIN / spec.key, node_image.SRC)["kube-score"]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(built, CACHE / "kube-score")
+    print(f"built kube-score {KUBE_SCORE_VERSION} ({time.monotonic() - began:.0f} s)", flush=True)
+    return str(CACHE / "kube-score")
+
+
 def _kubectl_in_skew(path: str, server: str) -> bool:
     """kubectl is supported within one minor version of the API server (older ones misbehave)."""
     done = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True)

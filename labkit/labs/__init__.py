@@ -60,6 +60,16 @@ LABS = {
                 addons=("local-path",), runs_on="kind",
                 summary="emptyDir, ConfigMap and hostPath volumes; a PersistentVolume and its claim; dynamic "
                         "provisioning; PostgreSQL as a StatefulSet whose rows outlive its pod"),
+        LabInfo("09", "09-service-discovery", "Service discovery", apps=("nettools",), learner_writes=(),
+                cluster=True, runs_on="kind",
+                summary="a Service's names from its namespace and from others; the search list and ndots, counted in "
+                        "a name server's log; a headless Service for a StatefulSet; ExternalName; NXDOMAIN, no answer "
+                        "and refused told apart"),
+        LabInfo("10", "10-autoscaling", "Autoscaling", apps=("loadtools",), learner_writes=(), cluster=True,
+                addons=("metrics-server", "vpa"), runs_on="kind",
+                summary="an HPA that cannot see CPU, then one that scales out under a load Job and back within "
+                        "minutes, watched live; a VPA's recommendations; a manifest that fights the HPA; a pod "
+                        "resized in place; the signal a cluster autoscaler acts on"),
     )
 }
 

@@ -8,12 +8,11 @@ request log: which pod answered which client), never the YAML the learner wrote.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from labkit import cleanup, cluster, cluster_addons, ownership, plots, progress
+from labkit import api_image, cluster, cluster_addons, plots, progress
 from labkit.checks import Checks, api_object, require
 from labkit.errors import LabError, friendly
 
@@ -26,10 +25,6 @@ SIDECAR_IMAGE = "docker.io/library/debian:bookworm-slim"
 CLIENT_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 PORT = 3000
 NODE_PORT = 30001
-
-# The reference Dockerfile plus the stop signal the API's Python process handles: as PID 1 it ignores
-# SIGTERM (lab 02), so every pod deletion and rolling update would wait the whole grace period.
-K8S_DOCKERFILE_EXTRA = "\n# Kubernetes stops a container with this signal: Python's PID 1 ignores SIGTERM (lab 02).\nSTOPSIGNAL SIGINT\n"
 
 # The client pod's tool: N requests to a URL, one line per answer (which pod, which version).
 FETCH_PY = '''import json, sys, time, urllib.request
@@ -54,25 +49,9 @@ def prepare(lab) -> None:
     """Images course/api:1.0 and 1.1 built from the sample app and loaded into the nodes, with the
     sidecar's and the client's images; the client pod (with ./fetch.py) the exercises send requests from;
     MetalLB working, for the LoadBalancer Service."""
-    dockerfile = lab.workdir / APP / "Dockerfile.k8s"
-    dockerfile.write_text((lab.workdir / APP / "Dockerfile").read_text() + K8S_DOCKERFILE_EXTRA)
-    with cleanup.builds_recorded(lab.id):  # the build stages the classic builder leaves untagged
-        for version in VERSIONS:
-            _build(lab, dockerfile, version)
-    cluster.load_images(*(f"{IMAGE}:{v}" for v in VERSIONS), SIDECAR_IMAGE, CLIENT_IMAGE)
+    api_image.build_and_load(lab, {f"{IMAGE}:{v}": v for v in VERSIONS}, APP, also=(SIDECAR_IMAGE, CLIENT_IMAGE))
     _client_pod(lab)
     cluster_addons.ensure("metallb")
-
-
-def _build(lab, dockerfile, version: str) -> None:
-    tag = f"{IMAGE}:{version}"
-    done = subprocess.run(["docker", "build", "-q", "-f", str(dockerfile), "-t", tag,
-                           "--build-arg", f"APP_VERSION={version}", *ownership.label_flags(lab.id).split(),
-                           str(dockerfile.parent)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise LabError(f"Building {tag} failed: {done.stderr.strip()[-400:]}",
-                       "run `make offline-images` (or `docker pull python:3.11-slim-bookworm`) and rerun.")
-    print(f"built {tag}")
 
 
 def _client_pod(lab) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from labkit import cluster, cluster_addons, render
+from labkit import cluster, cluster_addons, netpol, probe_matrix, render, settling
 from labkit.checks import Checks, api_object, require
 from labkit.errors import LabError, friendly
 from labkit.kube import node_exec
@@ -169,17 +168,6 @@ PROBES = (
 )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    probe: Probe
-    result: str      # ok, blocked, no-dns
-    detail: str
-
-    @property
-    def allowed(self) -> bool:
-        return self.result == "ok"
-
-
 def _ns(pod: str, lab) -> str:
     return FLEET[pod][2] or lab.kube.namespace
 
@@ -203,97 +191,45 @@ def _target(probe: Probe, ips: dict[str, str]) -> str:
     return f"{ips[probe.target]}:{probe.target_port}/probe"  # /probe: never mistaken for the learner's
 
 
-def run_probes(lab, probes=PROBES) -> list[Outcome]:
-    """Every probe, for real: one `exec` of probe.py per source pod, all sources at once."""
+def _in_fleet(lab) -> dict:
+    """What probe_matrix needs to run lab 07's probes: where each goes, and each source pod's namespace."""
     ips = _ips(lab)
-    by_source: dict[str, list[Probe]] = {}
-    for p in probes:
-        by_source.setdefault(p.source, []).append(p)
-
-    def run(source: str) -> list[Outcome]:
-        targets = [_target(p, ips) for p in by_source[source]]
-        code, out, err = lab.kube.exec(source, ["python3", "/tools/probe.py", *targets], namespace=_ns(source, lab))
-        lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-        results = []
-        for p, t in zip(by_source[source], targets):
-            result, _, detail = lines.get(t, f"blocked probe-failed:{err.strip()[-80:]}").partition(" ")
-            results.append(Outcome(p, result, detail))
-        return results
-
-    with ThreadPoolExecutor(len(by_source)) as pool:
-        found = [o for group in pool.map(run, by_source) for o in group]
-    return sorted(found, key=lambda o: probes.index(o.probe))
+    return {"target_of": lambda p: _target(p, ips), "namespace_of": lambda pod: _ns(pod, lab)}
 
 
-def _settled(lab, probes) -> list[Outcome]:
-    """The probes' outcomes; rows that miss the goal are probed twice more, a second apart, because a
-    policy applied a moment ago takes a second or two to reach every node."""
-    import time
-
-    outcomes = run_probes(lab, probes)
-    for _ in range(2):
-        off = [o.probe for o in outcomes if o.allowed != o.probe.goal]
-        if not off:
-            break
-        time.sleep(1)
-        again = {o.probe: o for o in run_probes(lab, tuple(off))}
-        outcomes = [again.get(o.probe, o) for o in outcomes]
-    return outcomes
+def run_probes(lab, probes=PROBES) -> list[probe_matrix.Outcome]:
+    """Every probe, for real: one `exec` of probe.py per source pod, all sources at once."""
+    return probe_matrix.run(lab.kube, probes, **_in_fleet(lab))
 
 
-def matrix(lab) -> list[Outcome]:
+def _settled(lab, probes) -> list[probe_matrix.Outcome]:
+    """The probes' outcomes, the rows that miss the goal probed again (a policy applied a moment ago takes a
+    second or two to reach every node)."""
+    return probe_matrix.settled(lab.kube, probes, **_in_fleet(lab))
+
+
+def matrix(lab) -> list[probe_matrix.Outcome]:
     """Who can reach whom right now, next to what the finished lab allows: a picture of the probes."""
     outcomes = run_probes(lab)
-    rows = [[o.probe.label, "✅ allowed" if o.allowed else ("🚫 no DNS" if o.result == "no-dns" else "⛔ blocked"),
-             o.detail, "allowed" if o.probe.goal else "blocked", "" if o.allowed == o.probe.goal else "← not yet"]
-            for o in outcomes]
-    render.table(["probe", "now", "detail", "the goal", ""], rows)
+    render.table(["probe", "now", "detail", "the goal", ""], probe_matrix.rows(outcomes, lambda p: p.label))
     return outcomes
 
 
-# --- policies -----------------------------------------------------------------------------------
-def _selects(selector, labels: dict) -> bool:
-    """Does a label selector (matchLabels and matchExpressions) select these labels?"""
-    if selector is None:
-        return True
-    for key, value in (selector.match_labels or {}).items():
-        if labels.get(key) != value:
-            return False
-    for e in selector.match_expressions or []:
-        has = e.key in labels
-        if e.operator == "In" and labels.get(e.key) not in (e.values or []):
-            return False
-        if e.operator == "NotIn" and has and labels[e.key] in (e.values or []):
-            return False
-        if (e.operator == "Exists") != has and e.operator in ("Exists", "DoesNotExist"):
-            return False
-    return True
-
-
+# --- policies (labkit.netpol reads them; the fleet's pods are labelled app=<name>) -------------------
 def _policies(lab) -> list:
     return lab.kube.networking.list_namespaced_network_policy(lab.kube.namespace).items
 
 
 def _governing(lab, pod: str, direction: str) -> list:
-    """The policies that select the pod for a direction (Ingress or Egress)."""
-    labels = {"app": pod}
-    return [p for p in _policies(lab) if _selects(p.spec.pod_selector, labels)
-            and direction in (p.spec.policy_types or ["Ingress"])]
+    """The policies that select the fleet's pod for a direction (Ingress or Egress)."""
+    return netpol.governing(_policies(lab), {"app": pod}, direction)
 
 
-def _rules(policies, direction: str) -> list:
-    return [r for p in policies for r in ((p.spec.ingress if direction == "Ingress" else p.spec.egress) or [])]
-
-
-def _peers(policies, direction: str) -> list:
-    return [peer for r in _rules(policies, direction) for peer in ((r._from if direction == "Ingress" else r.to) or [])]
-
-
-def _row(outcomes, source: str, target: str) -> Outcome:
+def _row(outcomes, source: str, target: str) -> probe_matrix.Outcome:
     return next(o for o in outcomes if o.probe.source == source and o.probe.target == target and not o.probe.port)
 
 
-def _verdict(o: Outcome) -> str:
+def _verdict(o: probe_matrix.Outcome) -> str:
     return "got through" if o.allowed else ("found no DNS" if o.result == "no-dns" else f"was blocked ({o.detail})")
 
 
@@ -440,7 +376,7 @@ def ingress(lab):
             "kubectl -n $NS apply -f api-policy.yaml (podSelector: {matchLabels: {app: api}}).")
     outcomes = _settled(lab, _rows_for("ingress"))
     nginx, prometheus, other = (_row(outcomes, s, "api") for s in ("nginx", "prometheus", "other"))
-    peers = _peers(policies, "Ingress")
+    peers = netpol.peers(policies, "Ingress")
     fleet_ips = {ip: name for name, ip in _ips(lab).items()}
     by_address = sorted({fleet_ips[ip] for p in peers if p.ip_block for ip in fleet_ips
                          if ipaddress.ip_address(ip) in ipaddress.ip_network(p.ip_block.cidr, strict=False)})
@@ -451,7 +387,7 @@ def ingress(lab):
     both = [p for p in peers if p.namespace_selector is not None and p.pod_selector is not None]
     and_hint = ("one `from` entry with both namespaceSelector and podSelector means AND (pods with that label in "
                 "those namespaces); two entries, each with its own dash, mean OR.")
-    ports = sorted({p.port for r in _rules(policies, "Ingress") for p in r.ports or []}, key=str)
+    ports = sorted({p.port for r in netpol.rules(policies, "Ingress") for p in r.ports or []}, key=str)
     if not nginx.allowed or not prometheus.allowed:
         blocked = [o.probe.source for o in (nginx, prometheus) if not o.allowed]
         if both:
@@ -503,11 +439,11 @@ def egress(lab):
         o = _row(outcomes, "api", target)
         if o.allowed:
             continue
-        allowed_by_api = any(_selects(p.pod_selector, {"app": target}) for p in _peers(policies, "Egress")
+        allowed_by_api = any(netpol.selects(p.pod_selector, {"app": target}) for p in netpol.peers(policies, "Egress")
                              if p.pod_selector is not None)
         receiving = _governing(lab, target, "Ingress")
-        opens = [r for r in _rules(receiving, "Ingress") for p in r._from or []
-                 if p.pod_selector is not None and _selects(p.pod_selector, {"app": "api"})]
+        opens = [r for r in netpol.rules(receiving, "Ingress") for p in r._from or []
+                 if p.pod_selector is not None and netpol.selects(p.pod_selector, {"app": "api"})]
         if allowed_by_api and not opens:
             require(False, f"api → {target}:{FLEET[target][0]} was blocked at {target}'s end: api's egress allows it, "
                     f"but default-deny closes {target}'s ingress.",
@@ -525,8 +461,8 @@ def dns(lab):
     outcomes = _settled(lab, _rows_for("dns"))
     udp, tcp, name = (_row(outcomes, "api", t) for t in ("dns-udp", "dns-tcp", "name"))
     policies = _governing(lab, "api", "Egress")
-    to_dns = [p for p in _peers(policies, "Egress") if p.pod_selector is not None
-              and _selects(p.pod_selector, {"k8s-app": "kube-dns"})]
+    to_dns = [p for p in netpol.peers(policies, "Egress") if p.pod_selector is not None
+              and netpol.selects(p.pod_selector, {"k8s-app": "kube-dns"})]
     if not udp.allowed:
         hint = ("a podSelector alone picks pods of this namespace, and kube-dns runs in kube-system: put "
                 "`namespaceSelector: {}` in the same entry." if to_dns and all(p.namespace_selector is None for p in to_dns)
@@ -671,32 +607,10 @@ def _require_true(conditions, kind: str, what: str, hint: str) -> None:
 TRAEFIK_SETTLE = 5.0
 
 
-def _written_at(obj) -> float:
-    """When the object's spec was last written (its managedFields, whole seconds; a controller's
-    status writes excluded); 0 when it does not say. Takes an API dict or a client model."""
-    from datetime import datetime
-
-    meta = obj.get("metadata", {}) if isinstance(obj, dict) else obj.metadata.to_dict()
-    times = []
-    for entry in meta.get("managedFields") or meta.get("managed_fields") or []:
-        if entry.get("subresource") == "status" or not entry.get("time"):
-            continue
-        when = entry["time"]
-        times.append((datetime.fromisoformat(when.replace("Z", "+00:00")) if isinstance(when, str) else when).timestamp())
-    return max(times, default=0.0)
-
-
 def _let_traefik_load(*objects) -> bool:
-    """Wait until every object was written TRAEFIK_SETTLE s ago (never longer than that: a clock that
-    runs ahead, as in some Docker Desktop VMs, must not stall the check). True if it waited."""
-    import time
-
-    wait = min(TRAEFIK_SETTLE, max(_written_at(o) for o in objects) + TRAEFIK_SETTLE - time.time())
-    if wait <= 0:
-        return False
-    print(f"(changed {TRAEFIK_SETTLE - wait:.0f} s ago: giving Traefik {wait:.0f} s to load it)", flush=True)
-    time.sleep(wait)
-    return True
+    """Wait until every object was written TRAEFIK_SETTLE s ago (labkit.settling). True if it waited."""
+    return settling.settle(objects, TRAEFIK_SETTLE, announce=lambda ago, left: print(
+        f"(changed {ago:.0f} s ago: giving Traefik {left:.0f} s to load it)", flush=True)) > 0
 
 
 @checks("gateway", "Gateway shop and HTTPRoute shop: shop.example split 90/10 between v1 and v2, /v2 to v2 only")

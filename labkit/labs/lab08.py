@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from labkit import cluster, cluster_addons
-from labkit.checks import Checks, api_object, require
+from labkit.checks import Checks, api_object, ready_pod, require
 from labkit.errors import friendly
 
 checks = Checks()
@@ -35,15 +35,6 @@ def prepare(lab) -> None:
 
 
 # --- reading state ------------------------------------------------------------------------------
-def _pod(lab, name: str, hint: str):
-    pod = lab.kube.pod(name)
-    require(pod is not None, f"there is no pod {name} in {lab.kube.namespace}.", hint)
-    require(pod.status.phase == "Running" and cluster.has_condition(pod, "Ready"),
-            f"pod {name} is {pod.status.phase} and not Ready.",
-            f"read why at the bottom of `kubectl -n $NS describe pod {name}` (a claim Pending? an image?).")
-    return pod
-
-
 def _claim(lab, name: str, hint: str):
     return api_object(lambda: lab.kube.core.read_namespaced_persistent_volume_claim(name, lab.kube.namespace),
                       f"there is no PersistentVolumeClaim {name} in {lab.kube.namespace}.", hint)
@@ -87,7 +78,7 @@ def _epoch(ts: datetime) -> float:
 @checks("volumes", "Pod app-with-volumes: an emptyDir both containers share, a ConfigMap as files")
 @friendly
 def volumes(lab):
-    pod = _pod(lab, "app-with-volumes", "kubectl -n $NS apply -f volumes.yaml")
+    pod = ready_pod(lab, "app-with-volumes", "kubectl -n $NS apply -f volumes.yaml")
     names = {c.name for c in pod.spec.containers}
     require({"app", "reader"} <= names, f"app-with-volumes has the containers {', '.join(sorted(names))}.",
             "two containers, app and reader, both mounting the volume cache at /cache.")
@@ -181,7 +172,7 @@ def static(lab):
 @checks("survives", "A marker written by pod writer, read back by a new pod reader on the same claim")
 @friendly
 def survives(lab):
-    reader = _pod(lab, "reader", "kubectl -n $NS apply -f reader.yaml")
+    reader = ready_pod(lab, "reader", "kubectl -n $NS apply -f reader.yaml")
     vol = _volume_at(reader, "reader", "/data")
     require(vol is not None and vol.persistent_volume_claim is not None and vol.persistent_volume_claim.claim_name == "data",
             "reader does not mount the claim data at /data.",
@@ -225,7 +216,7 @@ def dynamic(lab):
     by = (pv.metadata.annotations or {}).get("pv.kubernetes.io/provisioned-by")
     require(by == sc.provisioner, f"{pv.metadata.name} was not made by {sc.provisioner} (provisioned-by: {by}).",
             "leave storageClassName out so the default class's provisioner makes the volume.")
-    user = _pod(lab, "cache-user", "kubectl -n $NS apply -f cache-user.yaml")
+    user = ready_pod(lab, "cache-user", "kubectl -n $NS apply -f cache-user.yaml")
     terms = pv.spec.node_affinity.required.node_selector_terms if pv.spec.node_affinity else []
     nodes = {v for t in terms for e in t.match_expressions or [] for v in e.values or []}
     return (f"{sc.provisioner} made {pv.metadata.name} for cache ({sc.metadata.name}, {sc.volume_binding_mode}) "
@@ -274,22 +265,24 @@ def statefulset(lab):
     require("data-postgres-1" in claims,
             "claim data-postgres-1 is gone: postgres-1's data went with the scale-down.",
             "whenScaled: Retain keeps it (scale up again and postgres-1 gets its data back).")
-    pod = _pod(lab, "postgres-0", "kubectl -n $NS rollout status statefulset postgres")
+    pod = ready_pod(lab, "postgres-0", "kubectl -n $NS rollout status statefulset postgres")
     vol = next((v for v in pod.spec.volumes or [] if v.persistent_volume_claim), None)
     require(vol is not None and vol.persistent_volume_claim.claim_name == "data-postgres-0",
             "postgres-0 does not use the claim data-postgres-0.", "mount the claim template data at PGDATA: "
             "/var/lib/postgresql/data in postgres:15 (from postgres:18, the image's volume /var/lib/postgresql).")
-    out = _sh(lab, "postgres-0", None,
-              "psql -U postgres -tAc \"SELECT count(*), coalesce(extract(epoch FROM min(at)), 0) FROM notes\"")
+    # The server's start time, to the microsecond, settles what the pod's creation time (whole seconds) cannot:
+    # a pod deleted and recreated within the second its row was written.
+    out = _sh(lab, "postgres-0", None, "psql -U postgres -tAc \"SELECT count(*), coalesce(extract(epoch FROM "
+              "min(at)), 0), extract(epoch FROM pg_postmaster_start_time()) FROM notes\"")
     require(out, "postgres-0 has no table notes.", "run the cell that creates it and inserts a row "
             "(in postgres-0). If you did, the table did not outlive the pod: the claim is not mounted where "
             "postgres:15 keeps its data (PGDATA: docker image inspect shows it).")
-    count, first = out.split("|")
+    count, first, server = (float(v) for v in out.split("|"))
     born = _epoch(pod.metadata.creation_timestamp)
-    require(int(count) >= 1 and float(first) < born,
-            f"notes has {count} row(s), the first written {float(first) - born:.0f} s after pod postgres-0 was created: "
-            "no row has outlived a pod yet." if int(count) else "notes is empty.",
+    require(count >= 1 and first < born + 1 and server > first,
+            f"notes has {count:.0f} row(s), the first written {first - born:.0f} s after pod postgres-0 was created: "
+            "no row has outlived a pod yet." if count else "notes is empty.",
             "insert a row, then delete pod postgres-0 (kubectl -n $NS delete pod postgres-0), wait for it, and "
             "count again.")
-    return (f"postgres-0 (created {born - float(first):.0f} s after the first row) found {count} row(s) on "
+    return (f"postgres-0 (its server started {server - first:.1f} s after the first row) found {count:.0f} row(s) on "
             "data-postgres-0; data-postgres-1 is kept after the scale-down.")

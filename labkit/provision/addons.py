@@ -1,4 +1,5 @@
-"""Add-ons the labs need on top of kind: metrics-server (lab 10's autoscaling), MetalLB, so a
+"""Add-ons the labs need on top of kind: metrics-server (lab 10's autoscaling) and the Vertical Pod
+Autoscaler's recommender (lab 10: recommendations only, so no updater or admission controller), MetalLB, so a
 `type: LoadBalancer` Service gets an address, and Traefik with the Gateway API's CRDs (lab 07: how
 traffic gets in, through a Gateway and through an Ingress). NetworkPolicy needs nothing extra: kind's kindnet
 enforces it, and so does the offline node image (kube-router's firewall).
@@ -40,6 +41,12 @@ METALLB_URL = ("https://raw.githubusercontent.com/metallb/metallb/"
                f"{parts.METALLB_VERSION}/config/manifests/metallb-native.yaml")
 GATEWAY_API_URL = ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
                    f"{parts.GATEWAY_API_VERSION}/standard-install.yaml")
+VPA_URL = ("https://raw.githubusercontent.com/kubernetes/autoscaler/"
+           f"vertical-pod-autoscaler-{parts.VPA_VERSION.lstrip('v')}/vertical-pod-autoscaler/deploy/")
+VPA_FILES = ("vpa-v1-crd-gen.yaml", "vpa-rbac.yaml", "recommender-deployment.yaml")
+# The recommender's loop at metrics-server's resolution (its default, a minute, makes a learner wait for a first
+# recommendation), tracking only the pods a VPA names (the idle cluster's memory).
+VPA_RECOMMENDER_ARGS = ["--recommender-interval=15s", "--memory-saver"]
 TRAEFIK_MANIFEST = Path(__file__).parent / "manifests" / "traefik.yaml"
 TRAEFIK_IMAGE = parts.TRAEFIK_IMAGE
 
@@ -91,6 +98,23 @@ def gateway_api_crds() -> str:
     return _download(GATEWAY_API_URL)
 
 
+def vpa_manifests() -> tuple[str, str]:
+    """(the VPA's CRDs, its RBAC and the recommender's Deployment): the release's deploy/ files, from the Go
+    module cache offline, else from the release tag; the recommender with VPA_RECOMMENDER_ARGS."""
+    local = _module_copy("k8s.io/autoscaler/vertical-pod-autoscaler", parts.VPA_VERSION)
+    crds, rbac, recommender = ((local / "deploy" / f).read_text() if local else _download(VPA_URL + f)
+                               for f in VPA_FILES)
+    docs = [d for d in yaml.safe_load_all(recommender) if d]
+    for doc in docs:
+        if doc.get("kind") == "Deployment" and doc["metadata"]["name"] == "vpa-recommender":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            if container["image"] != parts.VPA_RECOMMENDER_IMAGE:
+                raise LabError(f"The VPA {parts.VPA_VERSION} recommender's manifest runs {container['image']}, not "
+                               f"{parts.VPA_RECOMMENDER_IMAGE}.", "update cluster_parts.VPA_RECOMMENDER_IMAGE.")
+            container["args"] = [*container.get("args", []), *VPA_RECOMMENDER_ARGS]
+    return crds, rbac + "\n---\n" + probed_promptly(yaml.safe_dump_all(docs))
+
+
 def traefik_manifest() -> str:
     return TRAEFIK_MANIFEST.read_text().replace("IMAGE", TRAEFIK_IMAGE)
 
@@ -121,6 +145,21 @@ def speakers_where_they_announce(manifest: str) -> str:
     return yaml.safe_dump_all(docs)
 
 
+def probed_promptly(manifest: str) -> str:
+    """Readiness probes that ask within a second or two. The releases' first ask after 10 s (MetalLB) or 20 s
+    (metrics-server) and then every 10 s: a pod that answers at once still counted as unready that long, and
+    `make cluster` waits for every add-on's readiness. Liveness probes stay as they are (they restart pods)."""
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    for doc in docs:
+        if doc.get("kind") in ("Deployment", "DaemonSet"):
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                probe = container.get("readinessProbe")
+                if probe:
+                    probe["initialDelaySeconds"] = min(probe.get("initialDelaySeconds", 0), 1)
+                    probe["periodSeconds"] = min(probe.get("periodSeconds", 10), 2)
+    return yaml.safe_dump_all(docs)
+
+
 def without_metrics_api(manifest: str) -> str:
     """metrics-server's release manifest without its APIService, which cluster_addons.ensure registers once
     metrics-server runs; that APIService must be the one cluster_addons keeps (METRICS_API)."""
@@ -144,9 +183,9 @@ def apply(log=print) -> None:
     """Every add-on's manifest, applied (or updated in place)."""
     log(f"metrics-server {parts.METRICS_SERVER_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-            stdin=without_metrics_api(with_insecure_kubelet_tls(metrics_server_manifest())))
+            stdin=probed_promptly(without_metrics_api(with_insecure_kubelet_tls(metrics_server_manifest()))))
     log(f"MetalLB {parts.METALLB_VERSION} (layer 2, addresses from the kind network)")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=speakers_where_they_announce(metallb_manifest()))
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=probed_promptly(speakers_where_they_announce(metallb_manifest())))
     # kubeadm runs two CoreDNS replicas, for a cluster that must answer while a node is down; one answers
     # the labs' queries as well and leaves ~60 MiB to them (`make bench`: the idle cluster's memory).
     kubectl("-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
@@ -154,6 +193,12 @@ def apply(log=print) -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=gateway_api_crds())
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/gatewayclasses.gateway.networking.k8s.io")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=traefik_manifest())
+    log(f"Vertical Pod Autoscaler {parts.VPA_VERSION}: its recommender")
+    crds, recommender = vpa_manifests()
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=crds)
+    kubectl("wait", "--for=condition=Established", "--timeout=60s",
+            "crd/verticalpodautoscalers.autoscaling.k8s.io")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=recommender)
 
 
 def make_work(log=print) -> None:

@@ -73,7 +73,13 @@ def test_scratch_and_debian_dockerfiles():
     assert text.startswith("FROM scratch") and 'ENTRYPOINT ["/pause"]' in text
     proxy = next(i for i in cluster_parts.CLUSTER_IMAGES if "kube-proxy" in i.ref)
     text = node_image._dockerfile(proxy)
-    assert text.startswith("FROM debian:bookworm-slim") and "iptables conntrack" in text and "ENTRYPOINT" not in text
+    assert text.startswith("FROM debian:bookworm-slim") and "iptables" in text and "ENTRYPOINT" not in text
+
+
+def test_network_tools_layer_is_one_for_every_node_image_that_installs_packages():
+    """Identical install lines: Docker's build cache gives the images one layer, unpacked once per node."""
+    installs = {node_image._dockerfile(i).splitlines()[1] for i in cluster_parts.CLUSTER_IMAGES if i.packages}
+    assert len(installs) == 1 and len([i for i in cluster_parts.CLUSTER_IMAGES if i.packages]) == 3
 
 
 def test_every_addon_image_is_built_and_named_by_one_addon():
@@ -205,3 +211,55 @@ def test_a_decoding_error_loses_its_go_map_dump():
                            '{"apiVersion":"v1","kind":"Pod"}'})
     err = errors.translate(exc)
     assert "map[" not in err.problem and "cannot unmarshal string" in err.problem
+
+
+def test_readiness_is_asked_promptly_and_liveness_left_alone():
+    manifest = """
+kind: Deployment
+metadata: {name: controller}
+spec:
+  template:
+    spec:
+      containers:
+      - name: controller
+        readinessProbe: {httpGet: {path: /metrics, port: 7472}, initialDelaySeconds: 10, periodSeconds: 10}
+        livenessProbe: {httpGet: {path: /metrics, port: 7472}, initialDelaySeconds: 10, periodSeconds: 10}
+      - name: sidecar
+"""
+    from labkit.provision import addons
+
+    containers = yaml.safe_load(addons.probed_promptly(manifest))["spec"]["template"]["spec"]["containers"]
+    assert containers[0]["readinessProbe"]["initialDelaySeconds"] == 1
+    assert containers[0]["readinessProbe"]["periodSeconds"] == 2
+    assert containers[0]["livenessProbe"]["initialDelaySeconds"] == 10
+    assert "readinessProbe" not in containers[1]
+
+
+def _vpa_release(tmp_path, image):
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    (deploy / "vpa-v1-crd-gen.yaml").write_text("kind: CustomResourceDefinition\n")
+    (deploy / "vpa-rbac.yaml").write_text("kind: ClusterRole\n")
+    (deploy / "recommender-deployment.yaml").write_text(yaml.safe_dump(
+        {"kind": "Deployment", "metadata": {"name": "vpa-recommender"},
+         "spec": {"template": {"spec": {"containers": [{"name": "recommender", "image": image,
+                                                        "readinessProbe": {"periodSeconds": 10}}]}}}}))
+    return tmp_path
+
+
+def test_the_vpa_recommender_looks_every_15_s_at_the_pods_a_vpa_names_only(tmp_path, monkeypatch):
+    """The release's deploy/ files, the recommender given the course's two flags (and prompt readiness)."""
+    monkeypatch.setattr(addons, "_module_copy", lambda *_: _vpa_release(tmp_path, cluster_parts.VPA_RECOMMENDER_IMAGE))
+    crds, rest = addons.vpa_manifests()
+    assert crds == "kind: CustomResourceDefinition\n"
+    docs = [d for d in yaml.safe_load_all(rest) if d]
+    assert [d["kind"] for d in docs] == ["ClusterRole", "Deployment"]
+    container = docs[1]["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["--recommender-interval=15s", "--memory-saver"]
+    assert container["readinessProbe"]["periodSeconds"] == 2
+
+
+def test_a_vpa_release_running_another_image_is_noticed(tmp_path, monkeypatch):
+    monkeypatch.setattr(addons, "_module_copy", lambda *_: _vpa_release(tmp_path, "registry.k8s.io/autoscaling/vpa-recommender:9.9.9"))
+    with pytest.raises(LabError, match="update cluster_parts.VPA_RECOMMENDER_IMAGE"):
+        addons.vpa_manifests()

@@ -93,6 +93,17 @@ def test_a_rollout_past_its_deadline_ends_the_wait():
     assert isinstance(said, str) and "progress deadline" in said
 
 
+def test_a_deployment_whose_pods_the_api_server_refuses_ends_the_wait():
+    """Pod Security Admission (lab 11) refuses the pods, not the Deployment: its ReplicaFailure condition says so."""
+    dep = deployment(updated=0, ready=0, available=0, replicas=0)
+    dep.status.conditions = [NS(type="ReplicaFailure", status="True", reason="FailedCreate",
+                                message='pods "api-1" is forbidden: violates PodSecurity "restricted:latest"')]
+    said = probe("deployment", FakeKube(dep))[0]
+    assert isinstance(said, str) and "FailedCreate" in said and "restricted" in said
+    dep.status.conditions[0].status = "False"
+    assert probe("deployment", FakeKube(dep))[0] is False
+
+
 def test_a_terminating_pod_is_not_stuck():
     assert waits.stuck(pod(waiting="CrashLoopBackOff", deleting=True)) is None
     assert "CrashLoopBackOff" in waits.stuck(pod(waiting="CrashLoopBackOff"))
@@ -135,3 +146,59 @@ def test_a_gateway_of_a_class_the_cluster_lacks_ends_the_wait():
 def test_an_unknown_kind_is_one_sentence_with_an_example():
     with pytest.raises(waits.LabError, match="labkit wait deployment/api"):
         waits.wait(FakeKube(), "service/api")
+
+
+def test_a_pod_mounting_a_config_map_that_does_not_exist_is_named_after_the_grace():
+    waiting = pod("frontend")
+    waiting.metadata.namespace = "lab09-web"
+    waiting.spec = NS(volumes=[NS(config_map=NS(name="net-tools", optional=None), secret=None)])
+    kube = FakeKube()
+    kube.core.read_namespaced_pod = lambda *_: waiting
+    kube.core.read_namespaced_config_map = _404
+    assert waits._pod(kube, "frontend", "lab09-web", time.monotonic())()[0] is False
+    said = waits._pod(kube, "frontend", "lab09-web", time.monotonic() - waits.GRACE - 1)()[0]
+    assert isinstance(said, str) and "ConfigMap net-tools" in said and "does not exist" in said
+    kube.core.read_namespaced_config_map = lambda *_: NS()
+    assert waits._pod(kube, "frontend", "lab09-web", time.monotonic() - waits.GRACE - 1)()[0] is False
+
+
+def hpa(active=None, message="", current=(), metrics=1):
+    conditions = [NS(type="ScalingActive", status=active, message=message)] if active else []
+    return NS(metadata=NS(namespace="lab10"), spec=NS(metrics=[NS()] * metrics),
+              status=NS(conditions=conditions, current_metrics=list(current)))
+
+
+def cpu_reading(utilization):
+    return NS(resource=NS(current=NS(average_utilization=utilization, average_value=None, value=None)),
+              container_resource=None, pods=None, object=None, external=None)
+
+
+class HpaKube:
+    namespace = "lab10"
+
+    def __init__(self, obj, pods=()):
+        self.autoscaling = NS(read_namespaced_horizontal_pod_autoscaler=(lambda *_: obj) if obj else _404)
+        self.pod = lambda name, ns=None: NS() if name in pods else None
+
+
+MISSING = ('the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for '
+           'cpu in container "log-shipper" of Pod "busy-7d9f-abcde"')
+
+
+def test_an_hpa_blind_to_a_pod_that_exists_stops_the_wait_at_once():
+    probe = waits._hpa(HpaKube(hpa("False", MISSING), pods=("busy-7d9f-abcde",)), "busy", "lab10", time.monotonic())
+    done, detail = probe()
+    assert isinstance(done, str) and "log-shipper" in done and detail == "no request"
+
+
+def test_an_hpa_complaining_about_a_pod_already_gone_is_waited_for():
+    probe = waits._hpa(HpaKube(hpa("False", MISSING), pods=()), "busy", "lab10", time.monotonic())
+    assert probe() == (False, "0 of 1 metrics read")
+
+
+def test_an_hpa_is_ready_once_every_metric_has_a_value():
+    assert waits._hpa(HpaKube(hpa("True", current=[cpu_reading(None)])), "b", "lab10", time.monotonic())()[0] is False
+    assert waits._hpa(HpaKube(hpa("True", current=[cpu_reading(7)])), "b", "lab10", time.monotonic())() == (
+        True, "1 of 1 metrics read")
+    two = hpa("True", current=[cpu_reading(7)], metrics=2)  # the chapter's Pods metric, never read here
+    assert waits._hpa(HpaKube(two), "b", "lab10", time.monotonic())()[0] is False

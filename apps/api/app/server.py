@@ -8,7 +8,11 @@ Endpoints
   GET /                 service name, version, hostname (which replica answered)
   GET /health           overall status (used by HEALTHCHECK and the labs)
   GET /health/live      liveness: the process is up and serving
-  GET /health/ready     readiness: the dependencies that are configured answer
+  GET /health/ready     readiness: the dependencies that are configured answer, and the warm-up is over
+
+WARMUP_SECONDS (default 0) makes it behave like a service that loads data before it can serve: for that long
+after it starts it answers every request but /health/live with 503 (lab 11's rolling update shows what a missing
+readiness probe costs).
 
 Each request is logged on stdout ("CLIENT-IP GET PATH -> STATUS host=HOST") and, when LOG_FILE is set,
 appended to that file too (lab 06's sidecar forwards it).
@@ -24,6 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from app import deps
 
 STARTED = time.time()
+WARMUP_SECONDS = float(os.environ.get("WARMUP_SECONDS") or 0)
+
+
+def warming_up() -> bool:
+    return time.time() - STARTED < WARMUP_SECONDS
 
 
 def info() -> dict:
@@ -55,10 +64,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
-        if path == "/":
-            self._send(200, info())
-        elif path == "/health/live":
+        if path == "/health/live":
             self._send(200, {"status": "alive"})
+        elif warming_up():
+            self._send(503, {"status": "warming up", "seconds_left": round(WARMUP_SECONDS - (time.time() - STARTED), 1)})
+        elif path == "/":
+            self._send(200, info())
         elif path in ("/health", "/health/ready"):
             ok, checks = readiness()
             self._send(200 if ok else 503, {"status": "ok" if ok else "degraded", "checks": checks})
