@@ -217,8 +217,17 @@ def _request(lab, pod: str, url: str, namespace: str, service: str, service_ns: 
     parts = urlsplit(url)
     port = parts.port or 80
     svc = read_or_none(lab.kube.core.read_namespaced_service, service, service_ns)
+    failure = answer.failure
+    if svc is not None and svc.spec.selector and failure not in ("no-such-name", "no-answer"):
+        slices = lab.kube.discovery.list_namespaced_endpoint_slice(
+            service_ns, label_selector=f"kubernetes.io/service-name={service}").items
+        if not any(e.conditions and e.conditions.ready for s in slices for e in s.endpoints or []):
+            # Refused by the node's kube-proxy, as a rule; but while the offline cluster's firewall (kube-router)
+            # rewrites its chains, the connection can leave the node and meet whatever answers outside (a proxy's
+            # 404): the Service's endpoints say what is wrong, however the failure showed.
+            failure = "refused"
     ports = sorted(p.port for p in (svc.spec.ports or [])) if svc is not None and svc.spec.type != "ExternalName" else []
-    if svc is not None and ports and port not in ports and answer.failure not in ("no-such-name", "no-answer"):
+    if svc is not None and ports and port not in ports and failure not in ("no-such-name", "no-answer"):
         # A port the Service does not have is dropped or sent on by the node, never refused: say what it is.
         require(False, f"{pod}'s request to {url} failed: {answer.said()}.",
                 f"the Service {service} listens on port {', '.join(map(str, ports))}, not {port} (the pods' own port "
@@ -235,7 +244,7 @@ def _request(lab, pod: str, url: str, namespace: str, service: str, service_ns: 
         "timeout": "the name resolves but nothing answers: a NetworkPolicy, or a pod that does not listen on that port.",
     }
     require(False, f"{pod}'s request to {url} failed: {answer.said()}.",
-            hints.get(answer.failure, f"the request reached something that is not {service}: {answer.detail}"))
+            hints.get(failure, f"the request reached something that is not {service}: {answer.detail}"))
     return answer
 
 
@@ -314,9 +323,9 @@ def alias(lab) -> str:
             f"(db-0.db.{lab.kube.namespace}.svc.cluster.local).")
     # Resolved to every db pod, a client's resolver picks one by its own rules (glibc prefers the address nearest
     # its own: the pod on its node), so requests alone could all reach db-0 by chance: the answer decides first.
-    others = sorted(name for name, ip in pods.items() if name != "db-0" and ip in found.addresses)
-    require(not others, f"from client, `billing-db` resolves to {len(found.addresses)} addresses: db-0's and "
-            f"{', '.join(others)}'s, so a client may reach any of them.",
+    resolved = sorted(name for name, ip in pods.items() if ip in found.addresses)
+    require(resolved in ([], ["db-0"]), f"from client, `billing-db` resolves to the address of "
+            f"{' and '.join(resolved)}" + (", so a client may reach any of them." if len(resolved) > 1 else "."),
             "lead to db-0 only: its own name, not the Service db (which is every replica).")
     ns = lab.kube.namespace
     if spec.type != "ExternalName":
