@@ -70,6 +70,11 @@ LABS = {
                 summary="an HPA that cannot see CPU, then one that scales out under a load Job and back within "
                         "minutes, watched live; a VPA's recommendations; a manifest that fights the HPA; a pod "
                         "resized in place; the signal a cluster autoscaler acts on"),
+        LabInfo("11", "11-production-deployment", "A production deployment", apps=("api", "loadtools"),
+                learner_writes=(), cluster=True, runs_on="kind",
+                summary="the chapter's production manifest under Pod Security `restricted`; a rolling update under "
+                        "load with no failed request; a drain held back by a PodDisruptionBudget; a spread the "
+                        "scheduler must keep; an audit (checklist, kube-score, schema)"),
     )
 }
 
