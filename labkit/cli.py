@@ -138,10 +138,16 @@ def cmd_tools(args) -> int:
         found = tools.ensure_kube_score()
         print(f"kube-score: {found or 'not available'}")
         return 0 if found else 1
-    print(f"docker compose {tools.ensure_compose()}")
-    for name, where in tools.ensure_cluster_tools().items():
-        print(f"{name}: {where}")
-    return 0
+    failed = 0
+    for name in ("docker-compose", "kind", "kubectl"):
+        try:
+            origin = tools.ensure(name)
+        except LabError as err:
+            print(f"{name}: {err.problem}\n  fix: {err.fix}")
+            failed = 1
+            continue
+        print(f"{name}: {origin.path}: {origin.describe()}")
+    return failed
 
 
 def _another(doing: str):

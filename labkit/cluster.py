@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labkit import config, locks, progress
+from labkit import config, locks, progress, releases
 from labkit import cluster_parts as parts
 from labkit.errors import LabError, why_unreachable
 
@@ -51,8 +51,8 @@ def tool(name: str) -> str:
         if path and os.access(path, os.X_OK):
             return path
     raise LabError(f"`{name}` is not installed.",
-                   f"run `make setup` (it builds {name} {parts.KIND_VERSION if name == 'kind' else parts.K8S_VERSION} "
-                   f"when Go is available) or install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
+                   f"run `make setup`: it downloads {name} {parts.KIND_VERSION if name == 'kind' else parts.K8S_VERSION} "
+                   "and checks it against the release's checksum, or builds it with Go where there is no network.")
 
 
 def kind(*args: str, capture: bool = True) -> subprocess.CompletedProcess:
@@ -169,6 +169,9 @@ def create(log=print, on_created=None) -> str:
     if offline_node_image():
         cmd += ["--image", parts.NODE_IMAGE]
         log(f"using the locally built node image {parts.NODE_IMAGE} (no registry needed)")
+    else:  # kind's published image, by digest (a tag can be pushed again), whichever kind release runs it
+        cmd += ["--image", releases.node_image()]
+        log(f"using kind's node image {releases.node_image()} (pulled once: a few hundred MB)")
     done = subprocess.run(cmd)
     if done.returncode != 0:
         raise LabError(f"`kind create cluster` failed (exit {done.returncode}); its output is above.",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labkit import config
+from labkit import config, releases
 from labkit.goprogram import GoProgram, wrapper_module
 
-KIND_VERSION = "v0.32.0"
-K8S_VERSION = "v1.36.1"
-# The image kind v0.32.0 names by default (pkg/apis/config/defaults/image.go).
-NODE_IMAGE = "kindest/node:v1.36.1"
+KIND_VERSION = releases.version("kind")     # pinned in releases.toml: what a download and the Go build install
+K8S_VERSION = releases.version("kubectl")  # the cluster's Kubernetes, and kubectl's
+# The node image kind names by default (its pkg/apis/config/defaults/image.go), by tag: the offline build's
+# name for it. A cluster that pulls it names it by digest (releases.node_image()).
+NODE_IMAGE = releases.node_image().split("@")[0]
 CLUSTER_NAME = "containers-course"
 # Where `labkit cluster build` puts the programs it builds (kind and kubectl among them), by version.
 BUILD_CACHE = config.cache_dir("cluster") / K8S_VERSION

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
-from labkit import catalogue, daemon, platform_hints
+from labkit import catalogue, daemon, platform_hints, releases
 from labkit.errors import LabError
 
 
@@ -43,8 +43,9 @@ def compose_findings() -> list[Finding]:
     from labkit import tools
 
     version = tools.compose_version()
-    found = [Finding("docker compose (v2 plugin)", bool(version), version or "not installed",
-                     "run `make setup` (builds it when Go is available) or install Docker's compose plugin")]
+    found = [Finding("docker compose (v2 plugin)", bool(version), tools.describe("docker-compose", version) if version
+                     else "not installed", "run `make setup` (it downloads the pinned release, or builds it with "
+                     "Go offline) or install Docker's compose plugin")]
     if tools.compose_v1_present():
         found.append(Finding("docker-compose 1.x", False, "the retired Python Compose v1 is on PATH",
                              "the labs use `docker compose` (with a space); uninstall docker-compose 1.x to avoid "
@@ -58,9 +59,11 @@ def cluster_findings() -> list[Finding]:
     from labkit import cluster_parts as parts
 
     found = []
+    from labkit import tools
+
     for name in ("kind", "kubectl"):
         try:
-            found.append(Finding(name, True, cluster.tool(name)))
+            found.append(Finding(name, True, tools.describe(name, cluster.tool(name))))
         except LabError as err:
             found.append(Finding(name, False, err.problem, err.fix + " (labs 05-11 need it)", required=False))
     if not all(f.ok for f in found):
@@ -71,7 +74,7 @@ def cluster_findings() -> list[Finding]:
         return found + [Finding(f"cluster {parts.CLUSTER_NAME}", False, f"cannot tell: {err.problem}", err.fix,
                                 required=False)]
     up = cluster.exists()
-    image = "locally built node image" if cluster.offline_node_image() else f"kind's {parts.NODE_IMAGE}"
+    image = "locally built node image" if cluster.offline_node_image() else f"kind's {releases.node_image()}"
     found.append(Finding(f"cluster {parts.CLUSTER_NAME}", up, f"running ({image})" if up else "not created",
                          "run `make cluster` (labs 05-11 need it)", required=False))
     if up:

@@ -1,30 +1,99 @@
-"""Command-line tools the labs drive, found or installed: the Docker Compose v2 plugin.
+"""Command-line tools the labs drive, found or installed: Docker Compose v2, kind and kubectl (and kube-score,
+lab 11's auditor).
 
-Docker Desktop and Docker's own Linux packages ship Compose; Debian's docker.io does not, and
-Debian's `docker-compose` package is Compose v1 (Python, end of life since 2023). Where the
-plugin is missing and Go is available, it is built from the Go module proxy (a pinned release)
-and installed as a CLI plugin for the current user.
+The order of choice for each, said out loud: a usable one already there (on PATH; for Compose, Docker's own
+plugin); else the pinned release (labkit/releases.toml) downloaded for this machine and checked against the
+checksum file its release publishes (labkit.download); else, offline, the same version built from the Go
+module proxy. What was chosen, from where, and why the earlier ways were not, is recorded beside the
+installed tools (ORIGINS), and `labkit doctor` says it.
+
+Compose: Docker Desktop and Docker's own Linux packages ship it; Debian's docker.io does not, and Debian's
+`docker-compose` package is Compose v1 (Python, end of life since 2023). A downloaded or built Compose is
+installed as a CLI plugin for the current user (~/.docker/cli-plugins), where the docker CLI looks.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from labkit import config
+from labkit import config, releases
 from labkit.errors import LabError
 
-# The newest Compose release whose go.mod accepts this course's Go toolchain (v5.7 needs go >= 1.26.10).
 COMPOSE_MODULE = "github.com/docker/compose/v5"
-COMPOSE_VERSION = "v5.6.0"
+COMPOSE_VERSION = releases.version("docker-compose")
 CACHE = config.cache_dir("bin")
 PLUGIN_DIR = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "cli-plugins"
+ORIGINS = ".labkit-tools.json"  # in the environment's bin folder, beside the tools installed there
 
 
+@dataclass
+class Origin:
+    """Where a tool in use came from: "on PATH", "downloaded" or "built with Go"."""
+    tool: str
+    path: str
+    how: str
+    version: str
+    source: str = ""                                        # the URL or Go module
+    passed_over: list[str] = field(default_factory=list)   # why each earlier way was not used
+
+    def describe(self) -> str:
+        said = f"{self.version}, {self.how}" + (f" from {self.source}" if self.source else "")
+        return said + (f". Not used: {'; '.join(self.passed_over)}" if self.passed_over else "")
+
+
+def origins(bin_dir: Path | None = None) -> dict[str, Origin]:
+    try:
+        data = json.loads(((bin_dir or _bin_dir()) / ORIGINS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: Origin(**fields) for name, fields in data.items()}
+
+
+def describe(name: str, path: str) -> str:
+    """`labkit doctor`'s words for the tool in use at `path` (for Compose: the plugin's version)."""
+    known = origins().get(name)
+    if name == "docker-compose":
+        ours = known and (PLUGIN_DIR / "docker-compose").exists() and \
+            (PLUGIN_DIR / "docker-compose").read_bytes() == Path(known.path).read_bytes()
+        return f"{PLUGIN_DIR / 'docker-compose'}: {known.describe()}" if ours else f"{path}, Docker's own plugin"
+    if known and known.path == path:
+        return f"{path}: {known.describe()}"
+    return f"{path}: on PATH" if shutil.which(name) == path else f"{path}: built by `labkit cluster build`"
+
+
+def _record(origin: Origin, bin_dir: Path) -> Origin:
+    known = {name: asdict(o) for name, o in origins(bin_dir).items()}
+    known[origin.tool] = asdict(origin)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / ORIGINS).write_text(json.dumps(known, indent=2) + "\n")
+    return origin
+
+
+def _bin_dir() -> Path:
+    return Path(sys.executable).parent
+
+
+def _which(name: str, bin_dir: Path) -> str | None:
+    """On PATH, leaving out the folder the course installs into (what is there is recorded already)."""
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and Path(p).resolve() != bin_dir.resolve())
+    return shutil.which(name, path=path)
+
+
+def _semver(text: str) -> tuple[int, ...]:
+    found = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text or "")
+    return tuple(map(int, found.groups())) if found else ()
+
+
+# --- what is there already ------------------------------------------------------------------------
 def compose_version() -> str | None:
     """The `docker compose` plugin's version (e.g. '5.6.0', '2.29.7'), or None when there is none."""
     if shutil.which("docker") is None:
@@ -42,13 +111,53 @@ def compose_v1_present() -> bool:
     return out.startswith("1.")
 
 
-def build_compose(dest: Path) -> Path:
+def _usable_compose(bin_dir: Path) -> tuple[str | None, str, str]:
+    version = compose_version()
+    if version and int(version.split(".")[0]) >= 2:
+        return "docker compose", version, ""
+    return None, "", (f"Docker has Compose {version}, older than v2" if version else "Docker has no compose plugin")
+
+
+def _usable_kind(bin_dir: Path) -> tuple[str | None, str, str]:
+    path = _which("kind", bin_dir)
+    if not path:
+        return None, "", "none on PATH"
+    out = subprocess.run([path, "version"], capture_output=True, text=True).stdout
+    if _semver(out) >= _semver(releases.version("kind")):
+        return path, _semver_text(out), ""
+    # kind supports a node image with the release it came with (best effort with others).
+    return None, "", f"{path} is kind {_semver_text(out) or '(unknown version)'}, older than {releases.version('kind')}"
+
+
+def _usable_kubectl(bin_dir: Path) -> tuple[str | None, str, str]:
+    path = _which("kubectl", bin_dir)
+    if not path:
+        return None, "", "none on PATH"
+    server = releases.version("kubectl")
+    found = _kubectl_version(path)
+    if found and abs(found[1] - _semver(server)[1]) <= 1:
+        return path, "v" + ".".join(map(str, found)), ""
+    return None, "", (f"{path} is kubectl {'v' + '.'.join(map(str, found)) if found else '(unknown version)'}, "
+                      f"outside the one minor version of Kubernetes {server} it is supported with")
+
+
+def _semver_text(text: str) -> str:
+    found = _semver(text)
+    return "v" + ".".join(map(str, found)) if found else ""
+
+
+def _kubectl_version(path: str) -> tuple[int, ...]:
+    done = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True)
+    try:
+        return _semver(json.loads(done.stdout)["clientVersion"]["gitVersion"])
+    except (ValueError, KeyError):
+        return ()
+
+
+# --- the Go builds (offline) ----------------------------------------------------------------------
+def build_compose(dest: Path) -> None:
     """Build the pinned Compose release with Go. The module is built as its own main module,
     because its go.mod has `exclude` directives that `go install module@version` refuses."""
-    if shutil.which("go") is None:
-        raise LabError("Docker Compose v2 is not installed, and Go is not available to build it.",
-                       "install Docker's compose plugin (Docker Desktop has it; on Linux the "
-                       "docker-compose-plugin package from Docker's repository), or install Go and rerun `make setup`.")
     print(f"building docker compose {COMPOSE_VERSION} from the Go module proxy (a minute or two) ...", flush=True)
     began = time.monotonic()
     info = subprocess.run(["go", "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"],
@@ -73,57 +182,89 @@ def build_compose(dest: Path) -> Path:
             raise LabError(f"Building docker compose {COMPOSE_VERSION} failed (go build exited {done.returncode}).",
                            "read the compiler output above; a Go older than the module's go.mod asks for is the usual cause.")
     print(f"built docker compose {COMPOSE_VERSION} ({time.monotonic() - began:.0f} s)", flush=True)
-    return dest
 
 
-def ensure_compose() -> str:
-    """Return the Compose version in use, installing the pinned build when there is none."""
-    version = compose_version()
-    if version and int(version.split(".")[0]) >= 2:
-        return version
-    cached = CACHE / f"docker-compose-{COMPOSE_VERSION}"
-    if not cached.exists():
-        build_compose(cached)
-    PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
-    target = PLUGIN_DIR / "docker-compose"
-    shutil.copy2(cached, target)
-    target.chmod(0o755)
-    version = compose_version()
-    if not version:
-        raise LabError(f"Installed {target}, but `docker compose` still does not answer.",
-                       "check that your docker CLI reads plugins from ~/.docker/cli-plugins.")
-    return version
-
-
-def ensure_cluster_tools() -> dict[str, str]:
-    """kind and kubectl, found on PATH or built (pinned versions) into this environment's bin."""
-    import sys
-
+def _build_cluster_tool(name: str, dest: Path) -> None:
     from labkit import cluster_parts as parts
     from labkit.provision import gobuild, node_image
 
-    found = {}
-    for name, program in (("kind", "kind"), ("kubectl", "kubernetes")):
-        on_path = shutil.which(name)
-        if on_path and (name != "kubectl" or _kubectl_in_skew(on_path, parts.K8S_VERSION)):
-            found[name] = on_path
-            continue
-        if shutil.which("go") is None:
-            found[name] = "missing: install it (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
-            continue
-        spec = parts.program(program)
-        fresh = not (node_image.BIN / spec.key / name).exists()
-        if fresh:
-            print(f"building {name} {spec.version} from the Go module proxy ...", flush=True)
-        began = time.monotonic()
-        # The whole program's wrapper module, so the cluster build later reuses it as it is.
-        built = gobuild.build(spec, node_image.BIN / spec.key, node_image.SRC, only=[name])[name]
-        if fresh:
-            print(f"built {name} {spec.version} ({time.monotonic() - began:.0f} s)", flush=True)
-        target = Path(sys.executable).parent / name
-        shutil.copy2(built, target)
-        found[name] = str(target)
-    return found
+    spec = parts.program("kind" if name == "kind" else "kubernetes")
+    fresh = not (node_image.BIN / spec.key / name).exists()
+    if fresh:
+        print(f"building {name} {spec.version} from the Go module proxy ...", flush=True)
+    began = time.monotonic()
+    # The whole program's wrapper module, so the cluster build later reuses it as it is.
+    built = gobuild.build(spec, node_image.BIN / spec.key, node_image.SRC, only=[name])[name]
+    if fresh:
+        print(f"built {name} {spec.version} ({time.monotonic() - began:.0f} s)", flush=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(built, dest)
+
+
+_GO_SOURCE = {"kind": "sigs.k8s.io/kind", "kubectl": "k8s.io/kubernetes", "docker-compose": COMPOSE_MODULE}
+
+
+# --- the order of choice --------------------------------------------------------------------------
+def ensure(name: str, bin_dir: Path | None = None, on: str | None = None, log=print) -> Origin:
+    """`name` ("kind", "kubectl" or "docker-compose") usable: already there, else downloaded and verified,
+    else built with Go; recorded, and returned with why the earlier ways were not used. `on`: the platform
+    to download for (default: this machine's)."""
+    bin_dir = bin_dir or _bin_dir()
+    there, version, why = {"kind": _usable_kind, "kubectl": _usable_kubectl,
+                           "docker-compose": _usable_compose}[name](bin_dir)
+    if there:
+        return Origin(name, there, "on PATH" if name != "docker-compose" else "Docker's own plugin", version)
+    pinned = releases.version(name)
+    target = CACHE / f"docker-compose-{pinned}" if name == "docker-compose" else bin_dir / name
+    known = origins(bin_dir).get(name)
+    if known and known.version == pinned and known.path == str(target) and target.exists():
+        origin = known  # installed by an earlier `make setup`
+    else:
+        origin = _obtain(name, target, [why], on, log)
+        _record(origin, bin_dir)
+    if name == "docker-compose":
+        _install_compose_plugin(target)
+    return origin
+
+
+def _obtain(name: str, target: Path, passed_over: list[str], on: str | None, log) -> Origin:
+    from labkit import download  # downloads: setup machinery, not loaded by `labkit doctor`
+
+    pinned = releases.version(name)
+    allowed, why_not = releases.downloads_allowed()
+    if allowed:
+        release = releases.release(name, on)
+        try:
+            sha = download.install(release, target, log=log)
+            return Origin(name, str(target), "downloaded", pinned, f"{release.url} (SHA-256 {sha[:12]}… verified)",
+                          passed_over)
+        except download.DownloadFailed as err:
+            if err.mismatch:
+                raise
+            passed_over.append(err.brief)
+    else:
+        passed_over.append(why_not)
+    if shutil.which("go") is None:
+        raise LabError(f"{name} {pinned} could not be installed: {', '.join(passed_over)}, and Go is not "
+                       "available to build it.",
+                       f"connect to the internet and rerun `make setup` (it downloads the pinned release), or "
+                       f"install Go and rerun `make setup` (it builds {name} from the Go module proxy).")
+    if name == "docker-compose":
+        build_compose(target)
+    else:
+        _build_cluster_tool(name, target)
+    return Origin(name, str(target), "built with Go", pinned, f"{_GO_SOURCE[name]}@{pinned} on the Go module proxy",
+                  passed_over)
+
+
+def _install_compose_plugin(binary: Path) -> None:
+    PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+    target = PLUGIN_DIR / "docker-compose"
+    shutil.copy2(binary, target)
+    target.chmod(0o755)
+    if not compose_version():
+        raise LabError(f"Installed {target}, but `docker compose` still does not answer.",
+                       "check that your docker CLI reads plugins from ~/.docker/cli-plugins.")
 
 
 # kube-score (`labkit audit`, lab 11): a well-known auditor of Kubernetes manifests, a single Go program.
@@ -155,12 +296,3 @@ def ensure_kube_score() -> str | None:
     print(f"built kube-score {KUBE_SCORE_VERSION} ({time.monotonic() - began:.0f} s)", flush=True)
     return str(CACHE / "kube-score")
 
-
-def _kubectl_in_skew(path: str, server: str) -> bool:
-    """kubectl is supported within one minor version of the API server (older ones misbehave)."""
-    done = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True)
-    try:
-        minor = int(json.loads(done.stdout)["clientVersion"]["minor"].rstrip("+"))
-    except (ValueError, KeyError):
-        return False
-    return abs(minor - int(server.split(".")[1])) <= 1

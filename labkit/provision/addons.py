@@ -25,12 +25,13 @@ offline build has put the module there (no network), else downloaded from the re
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from labkit import cluster_addons
+from labkit import cluster, cluster_addons, releases
 from labkit.cluster_addons import kubectl
 from labkit import cluster_parts as parts
 from labkit.errors import LabError
@@ -179,26 +180,34 @@ def install(log=print) -> None:
     make_work(log)
 
 
+def by_digest(manifest: str) -> str:
+    """The manifest with each image releases.toml pins named by digest: for a cluster that pulls them (a tag
+    can be pushed again). Offline the images are built here under their tags, and the tags stay."""
+    return re.sub(r"^(\s*-?\s*image:\s*[\"']?)([^\s\"'@]+)(?=[\"']?\s*$)",
+                  lambda m: m.group(1) + releases.pinned(m.group(2)), manifest, flags=re.MULTILINE)
+
+
 def apply(log=print) -> None:
     """Every add-on's manifest, applied (or updated in place)."""
+    pin = (lambda manifest: manifest) if cluster.offline_node_image() else by_digest
     log(f"metrics-server {parts.METRICS_SERVER_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-            stdin=probed_promptly(without_metrics_api(with_insecure_kubelet_tls(metrics_server_manifest()))))
+            stdin=pin(probed_promptly(without_metrics_api(with_insecure_kubelet_tls(metrics_server_manifest())))))
     log(f"MetalLB {parts.METALLB_VERSION} (layer 2, addresses from the kind network)")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=probed_promptly(speakers_where_they_announce(metallb_manifest())))
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=pin(probed_promptly(speakers_where_they_announce(metallb_manifest()))))
     # kubeadm runs two CoreDNS replicas, for a cluster that must answer while a node is down; one answers
     # the labs' queries as well and leaves ~60 MiB to them (`make bench`: the idle cluster's memory).
     kubectl("-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
     log(f"Gateway API {parts.GATEWAY_API_VERSION} (standard channel) and Traefik {parts.TRAEFIK_VERSION}")
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=gateway_api_crds())
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/gatewayclasses.gateway.networking.k8s.io")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=traefik_manifest())
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=pin(traefik_manifest()))
     log(f"Vertical Pod Autoscaler {parts.VPA_VERSION}: its recommender")
     crds, recommender = vpa_manifests()
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=crds)
     kubectl("wait", "--for=condition=Established", "--timeout=60s",
             "crd/verticalpodautoscalers.autoscaling.k8s.io")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=recommender)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=pin(recommender))
 
 
 def make_work(log=print) -> None:
