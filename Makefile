@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Test runs are headless (failed checks raise) and use a workspace of their own, never the learner's.
 TEST_ENV := LABKIT_HEADLESS=1 LABKIT_WORKSPACE=$(CURDIR)/.test-workspace
 
-.PHONY: help setup lab doctor test test-unit test-labs test-cluster site serve offline-images bench clean-labs \
+.PHONY: help setup lab doctor test test-unit test-board test-labs test-cluster site serve offline-images bench clean-labs \
         cluster cluster-down cluster-repair cluster-images
 
 help:
@@ -23,7 +23,7 @@ help:
 $(BIN)/labkit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[lab,dev]'
+	$(BIN)/pip install --quiet -e '.[lab,dev,board]'
 	@touch $@
 
 setup: $(BIN)/labkit
@@ -81,7 +81,12 @@ serve: $(BIN)/labkit
 test-cluster: cluster
 	$(TEST_ENV) $(BIN)/pytest tests/cluster
 
-test: test-unit test-labs site
+# The class board: its API, a learner's queue, a load test, a kill mid-load, the page in headless Chromium,
+# on SQLite and on PostgreSQL (the offline postgres image).
+test-board: $(BIN)/labkit
+	$(TEST_ENV) $(BIN)/pytest tests/board
+
+test: test-unit test-board test-labs site
 
 bench: setup
 	$(TEST_ENV) $(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

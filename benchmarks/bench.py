@@ -211,6 +211,49 @@ def audit_figures() -> None:
           f"{n[audit.WARNING]} warnings, {n[audit.OK]} passed (kube-score {'in' if audit.kube_score_binary() else 'not in'} it)")
 
 
+def board_figures(seconds: float = 20) -> None:
+    """The class board under 30 simulated students and a flooder (labkit.board.simulate), on SQLite, as
+    `labkit board serve` runs it; and what recording a result in the learner's journal costs a check."""
+    import subprocess
+    import tempfile
+
+    import requests
+
+    from labkit import journal
+    from labkit.board import auth, simulate, store
+
+    with tempfile.TemporaryDirectory(prefix="bench-board-") as tmp:
+        began = time.monotonic()
+        for n in range(100):
+            journal.record("01", "kernel", n % 2 == 0, "m", "h", where=Path(tmp) / "journal.sqlite")
+        print(f"journal: a check result recorded in {(time.monotonic() - began) * 10:.1f} ms")
+        url = store.sqlite_url(Path(tmp) / "board.sqlite")
+        engine = store.open_engine(url)
+        codes = {f"student{n:02}": auth.JoinTokens(engine).issue_code(f"student{n:02}") for n in range(31)}
+        server = subprocess.Popen([sys.executable, "-m", "labkit.cli", "board", "serve", "--db", url, "--host",
+                                   "127.0.0.1", "--port", "18766"], stdout=subprocess.DEVNULL,
+                                  env={**os.environ, "LABKIT_BOARD_PASSWORD": "bench", "LABKIT_WORKSPACE": tmp})
+        try:
+            base = "http://127.0.0.1:18766"
+            for _ in range(100):
+                with contextlib.suppress(requests.RequestException):
+                    if requests.get(f"{base}/health", timeout=1).ok:
+                        break
+                time.sleep(0.2)
+            tokens = {n: requests.post(f"{base}/api/join", json={"code": c}, timeout=10).json()["token"]
+                      for n, c in codes.items()}
+            cookies = {"board_session": requests.post(f"{base}/login", data={"password": "bench"},
+                                                      allow_redirects=False, timeout=10).cookies["board_session"]}
+            flood = ("student30", tokens.pop("student30"))
+            figures = simulate.run(base, tokens, seconds, cookies, flood=flood)
+            lost = len(figures.acked - {r.uid for r in store.all_results(engine)})
+            print(f"class board (SQLite): {figures.summary(len(tokens))}; {lost} acknowledged results lost")
+        finally:
+            server.terminate()
+            server.wait()
+            engine.dispose()
+
+
 def lab03_figures() -> None:
     """Lab 03's comparison, measured again here: sizes, layers, cold build and source-only rebuild."""
     from labkit import config, layers
@@ -239,6 +282,8 @@ def main() -> None:
             setup_cold()
         offline_images(cold="--cold" in sys.argv)
         cluster_figures(cold="--cold" in sys.argv)
+    if not only or "--board" in sys.argv:
+        board_figures()
     if "--no-labs" in sys.argv:  # the set-up's figures only (with --cold: a new machine's, about 25 minutes)
         return
     chosen = [labs.get(i) for i in only[0].split(",")] if only else list(labs.LABS.values())

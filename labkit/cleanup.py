@@ -35,7 +35,7 @@ def _lab_ids(lab: str | None) -> list[str]:
 
 
 def _remembered(lab: str, kind: str = "images"):
-    return config.workspace_root() / ".labkit" / f"lab{lab}-{kind}.txt"
+    return config.data_dir() / f"lab{lab}-{kind}.txt"
 
 
 def _remember(lab: str, kind: str, names: list[str]) -> None:

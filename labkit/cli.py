@@ -239,6 +239,87 @@ def cmd_audit(args) -> int:
     return 1 if audit.counts(findings)[audit.CRITICAL] else 0
 
 
+def cmd_progress(args) -> int:
+    from labkit import board_client, journal
+
+    states = journal.states()
+    if not states:
+        print("No check run yet: run a lab's check cells, and each result is recorded here.")
+    for lab_id, info in labs.checks_by_lab().items():
+        tried = {check: states[(lab_id, check)] for check in info["checks"] if (lab_id, check) in states}
+        if not tried and not args.all:
+            continue
+        passed = [s for s in tried.values() if s.passed]
+        spent = (max(s.last for s in tried.values()) - min(s.first for s in tried.values())) if tried else 0
+        print(f"Lab {lab_id} {info['title']}: {len(passed)}/{len(info['checks'])} checks passed"
+              + (f", {spent / 60:.0f} min from first try to last result" if tried else ""))
+        for check, title in info["checks"].items():
+            s = tried.get(check)
+            if s is None:
+                print(f"  · {check:24} not tried yet")
+            elif s.passed:
+                print(f"  ✔ {check:24} passed ({s.tries} {'try' if s.tries == 1 else 'tries'})")
+            else:
+                print(f"  ✘ {check:24} not yet ({s.tries} {'try' if s.tries == 1 else 'tries'}): {s.hint[:100]}")
+    joined = board_client.membership()
+    if joined:
+        sent, why = board_client.send_pending(joined)
+        waiting = len(journal.unsent())
+        print(f"Class board: {joined['url']} as {joined['student']}"
+              + (f"; {sent} results sent now" if sent else "")
+              + (f"; {waiting} waiting to be sent ({why})" if waiting else "; everything sent"))
+    return 0
+
+
+def cmd_join(args) -> int:
+    from labkit import board_client
+
+    joined = board_client.join(args.url, args.code)
+    sent, why = board_client.send_pending(joined)
+    print(f"Joined the class board at {joined['url']} as {joined['student']}: each check you run is sent there "
+          f"too ({sent} earlier results sent now{'; ' + why if why else ''}). `labkit leave` stops it.")
+    return 0
+
+
+def cmd_leave(args) -> int:
+    from labkit import board_client
+
+    print("Left the class board: results stay on this machine only." if board_client.leave()
+          else "No class board joined.")
+    return 0
+
+
+def cmd_board(args) -> int:
+    from labkit.board import app, auth, store
+
+    url = args.db or os.environ.get("LABKIT_BOARD_DB") or store.sqlite_url(config.data_dir() / "board.sqlite")
+    config.data_dir().mkdir(parents=True, exist_ok=True)
+    engine = store.open_engine(url)
+    students, instructor = auth.JoinTokens(engine), auth.Instructor(engine)
+    if args.hours:
+        store.set_setting(engine, "ends_at", str(time.time() + args.hours * 3600))
+    if args.action == "add":
+        if not args.names:
+            raise LabError("Name the students to add.", "e.g. `labkit board add alice bob`.")
+        for name in args.names:
+            print(f"{name:20} join code {students.issue_code(name)}")
+        print("Each student runs once: labkit join http://<this machine>:<port> <their code>")
+    elif args.action == "revoke":
+        for name in args.names:
+            print(f"{name}: {'revoked' if students.revoke(name) else 'no such student'}")
+    elif args.action == "password" or (args.action == "serve" and not instructor.has_password()):
+        import secrets
+
+        password = os.environ.get("LABKIT_BOARD_PASSWORD") or secrets.token_urlsafe(12)
+        instructor.set_password(password)
+        print(f"instructor's password: {password}")
+    if args.action == "serve":
+        engine.dispose()
+        print(f"class board on http://{args.host}:{args.port}/ (database {url.split('@')[-1]})", flush=True)
+        app.serve(url, args.host, args.port, args.title)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labkit", description="Containers & Orchestration labs toolkit")
     sub = p.add_subparsers(dest="command", required=True)
@@ -291,6 +372,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ignore", action="append", default=[], metavar="TEST",
                    help="a kube-score test to leave out (repeatable), e.g. container-image-pull-policy")
     s.set_defaults(func=cmd_audit)
+    s = sub.add_parser("progress", help="your own history: what passed, what is left, time per lab")
+    s.add_argument("--all", action="store_true", help="list labs not started too")
+    s.set_defaults(func=cmd_progress)
+    s = sub.add_parser("join", help="send every check result to your class's board from now on")
+    s.add_argument("url", help="the board's address, e.g. http://10.0.0.5:8765")
+    s.add_argument("code", help="your join code from the instructor")
+    s.set_defaults(func=cmd_join)
+    sub.add_parser("leave", help="stop sending results to a class board").set_defaults(func=cmd_leave)
+    s = sub.add_parser("board", help="instructors: the class's live progress board (serve, add students, revoke, password)")
+    s.add_argument("action", choices=["serve", "add", "revoke", "password"])
+    s.add_argument("names", nargs="*", help="for add and revoke: student names")
+    s.add_argument("--db", help="database URL (default: SQLite in workspace/.labkit; PostgreSQL: "
+                                "postgresql+psycopg://user:pass@host/db; or LABKIT_BOARD_DB)")
+    s.add_argument("--host", default="0.0.0.0", help="for serve: the address to listen on (default: all)")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--title", default="Class board")
+    s.add_argument("--hours", type=float, help="the class ends this many hours from now: tokens expire then")
+    s.set_defaults(func=cmd_board)
     return p
 
 

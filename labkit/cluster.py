@@ -90,7 +90,7 @@ _written: set[Path] = set()
 
 def kubeconfig_path() -> Path:
     """Where the labs' kubeconfig is (kubeconfig() writes it)."""
-    path = config.workspace_root() / ".labkit" / "kubeconfig"
+    path = config.data_dir() / "kubeconfig"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

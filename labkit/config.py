@@ -19,6 +19,11 @@ def workspace_root() -> Path:
     return Path(os.environ.get("LABKIT_WORKSPACE", REPO / "workspace")).resolve()
 
 
+def data_dir() -> Path:
+    """The course's own files in the workspace: the labs' kubeconfig, the journal of checks, a class board's token."""
+    return workspace_root() / ".labkit"
+
+
 def cache_dir(kind: str) -> Path:
     """Where built artefacts are kept between runs, outside the checkout (offline images, tools)."""
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / COURSE / kind

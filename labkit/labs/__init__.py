@@ -85,3 +85,10 @@ def get(lab_id: str) -> LabInfo:
         if key in (lab.id, lab.slug):
             return lab
     raise LabError(f"There is no lab {lab_id!r}.", f"use one of: {', '.join(LABS)}.")
+
+
+def checks_by_lab() -> dict[str, dict]:
+    """Every lab's checks in order, with titles: {"07": {"title": ..., "checks": {name: title}}} (imports every
+    lab's module: `labkit progress` and a class board, never a lab's kernel)."""
+    return {lab.id: {"title": lab.title, "checks": {n: lab.module().checks.get(n).title for n in lab.module().checks.names()}}
+            for lab in LABS.values()}

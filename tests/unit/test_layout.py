@@ -9,7 +9,9 @@ from pathlib import Path
 import labkit
 
 PACKAGE = Path(labkit.__file__).parent
-MACHINERY = {"labkit.provision", "labkit.cli", "labkit.notebooks", "labkit.site"}
+# Build machinery and classroom administration (the class board, downloads of tools): never in a lab's kernel.
+MACHINERY = {"labkit.provision", "labkit.cli", "labkit.notebooks", "labkit.site", "labkit.board", "labkit.download",
+             "labkit.tools"}
 
 
 def module_name(path: Path) -> str:
@@ -81,7 +83,7 @@ def test_a_learners_kernel_imports_no_build_machinery():
             "    importlib.import_module(m)\n"
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('labkit'))))")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
-    machinery = {m for m in loaded if m in MACHINERY or m.startswith("labkit.provision.")}
+    machinery = {m for m in loaded if m in MACHINERY or m.startswith(("labkit.provision.", "labkit.board."))}
     assert not machinery, f"a lab's kernel imports {sorted(machinery)}"
 
 

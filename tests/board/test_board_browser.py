@@ -1,0 +1,87 @@
+"""The instructor's page in headless Chromium (Debian's chromium and chromedriver): a result a student posts
+appears on the open page without a reload, measured; the page asks nothing of any other site and logs no
+error; screenshots are saved (build/screenshots/)."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from board_results import result
+
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert binary and driver, "Chromium and its driver are missing: apt-get install chromium chromium-driver (.ci/run does)"
+    options = Options()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    chrome = webdriver.Chrome(options=options, service=Service(driver))
+    yield chrome
+    chrome.quit()
+
+
+def _requested_urls(chrome) -> set[str]:
+    import json
+
+    urls = set()
+    for entry in chrome.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.add(message["params"]["request"]["url"])
+    return urls
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_posted_result_appears_on_the_open_page_within_a_second_without_reload(board, browser):
+    alice, bob = board.join("alice"), board.join("bob")
+    requests.post(f"{board.url}/api/results", headers={"Authorization": f"Bearer {bob}"}, timeout=10,
+                  json={"results": [result(check="dns", hint="use the full name", at=time.time() - 900, on_check=0)]})
+    browser.get(f"{board.url}/login")
+    browser.find_element("name", "password").send_keys("instructor-secret")
+    browser.find_element("css selector", "button[type=submit]").click()
+    _wait(browser, "document.getElementById('live').textContent === 'live'")
+    cell = "td[data-student='alice'][data-check='07/egress']"
+    assert browser.execute_script(f"return document.querySelector(\"{cell}\").dataset.state") == "none"
+    browser.execute_script("window.notReloaded = true")
+
+    posted = time.monotonic()
+    answer = requests.post(f"{board.url}/api/results", headers={"Authorization": f"Bearer {alice}"}, timeout=10,
+                           json={"student": "alice", "results": [result(hint="egress has no rule for DNS (port 53)")]})
+    assert answer.status_code == 200
+    _wait(browser, f"document.querySelector(\"{cell}\").dataset.state === 'fail'", timeout=10)
+    latency = time.monotonic() - posted
+    assert browser.execute_script("return window.notReloaded") is True  # the same page: updated in place
+    print(f"\na result posted appeared on the open page after {latency * 1000:.0f} ms")
+    stuck = browser.find_element("css selector", "#stuck tbody").text
+    assert "bob 07 dns" in stuck and "15 min" in stuck and "alice 07 egress" in stuck
+    assert "egress has no rule for DNS (port 53)" in browser.find_element("id", "hints").text
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "board-desktop.png"))
+    browser.set_window_size(420, 900)
+    browser.save_screenshot(str(SHOTS / "board-phone.png"))
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+    outside = {u for u in _requested_urls(browser) if not u.startswith((board.url, "data:"))}
+    assert not outside, f"the page asked other sites: {outside}"
+
+
+def _wait(browser, condition: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not browser.execute_script(f"try {{ return {condition}; }} catch (e) {{ return false; }}"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the page never reached: {condition}")
+        time.sleep(0.02)
