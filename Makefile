@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Test runs are headless (failed checks raise) and use a workspace of their own, never the learner's.
 TEST_ENV := LABKIT_HEADLESS=1 LABKIT_WORKSPACE=$(CURDIR)/.test-workspace
 
-.PHONY: help setup lab doctor test test-unit test-board test-labs test-cluster site serve offline-images bench clean-labs \
+.PHONY: help setup lab doctor test test-unit test-board test-labs test-site test-cluster site serve offline-images bench clean-labs \
         cluster cluster-down cluster-repair cluster-images
 
 help:
@@ -86,7 +86,12 @@ test-cluster: cluster
 test-board: $(BIN)/labkit
 	$(TEST_ENV) $(BIN)/pytest tests/board
 
-test: test-unit test-board test-labs site
+# The built site in headless Chromium: every page, its diagrams, search, solutions and answers on a click, links;
+# screenshots in build/screenshots/site/. Labs a test run executed appear with their outputs (build/executed/).
+test-site: site
+	$(BIN)/pytest tests/site
+
+test: test-unit test-board test-labs test-site
 
 bench: setup
 	$(TEST_ENV) $(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

@@ -103,6 +103,7 @@ def cmd_learner(args) -> int:
     for lab in labs.LABS.values():
         path, what = notebooks.write_learner(lab, overwrite=args.force)
         print(f"{what:8} {path}")
+    print(f"JupyterLab settings: {notebooks.write_jupyterlab_settings()}")
     return 0
 
 

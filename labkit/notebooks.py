@@ -88,3 +88,19 @@ def write_learner(lab: labs.LabInfo, overwrite: bool = False, dest: Path | None 
     nb = nbformat.read(source_path(lab), as_version=4)
     nbformat.write(learner_version(nb), dest)
     return dest, "written"
+
+
+# JupyterLab as a learner should meet it: no prompt about Jupyter's news over the first lab, no update check
+# (a classroom's machines may have no internet). Settings of this environment's JupyterLab only.
+JUPYTERLAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+
+
+def write_jupyterlab_settings(prefix: Path | None = None) -> Path:
+    import json
+    import sys
+
+    path = Path(prefix or sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    current = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**current, **JUPYTERLAB_SETTINGS}, indent=2) + "\n")
+    return path

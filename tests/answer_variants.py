@@ -37,7 +37,7 @@ import nbformat
 import yaml
 
 from helpers import CHECK_CALL, errors, execute, source_notebook, tags, text
-from labkit import cleanup, labs, notebooks
+from labkit import cleanup, labs, notebooks, site
 
 VARIANTS_DIR = Path(__file__).parent / "variants"
 KINDS = ("lazy", "wrong", "alternative")
@@ -263,6 +263,8 @@ def run(lab: labs.LabInfo, cwd: Path, answers: bool = True) -> LabRun:
     nb = with_variants(source_notebook(lab), variants)
     execute(nb, cwd, timeout_func=lambda cell: VARIANT_CELL_TIMEOUT if "variant" in cell.metadata else 0)
     nbformat.write(nb, cwd / f"{lab.slug}.with-variants.ipynb")  # every output, for a failure's post-mortem
+    if answers:
+        keep_for_the_site(lab, nb)
     outcomes: dict[str, Outcome] = {}
     answer_errors: dict[str, list[str]] = {}
     real, seconds = [], {}
@@ -284,6 +286,15 @@ def run(lab: labs.LabInfo, cwd: Path, answers: bool = True) -> LabRun:
             results = {k: tuple(r) for k, r in json.loads(line[len(MARK):]).items()}
             outcomes[meta["name"]] = Outcome(results, answer_errors.get(meta["name"], []))
     return LabRun(outcomes, real, seconds, total, sum(v.blind for v in variants))
+
+
+def keep_for_the_site(lab: labs.LabInfo, nb) -> None:
+    """The solved run as a reader sees it, with its real outputs: the answer variants' cells taken out
+    (labkit/site.py shows it instead of the bare source)."""
+    reader = nbformat.from_dict(nb)
+    reader.cells = [c for c in reader.cells if "variant" not in c.metadata]
+    site.EXECUTED.mkdir(parents=True, exist_ok=True)
+    nbformat.write(reader, site.EXECUTED / lab.notebook)
 
 
 RUNS: dict[str, LabRun] = {}  # one run per lab and session, shared by test_rerun, the variant tests, the summary

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,10 @@ import pytest
 import requests
 
 from labkit.board import auth, store
+from servers import free_port, wait_until_answers
 
 PASSWORD = "instructor-secret"
 PG_LABEL = {"dev.containers-course.tests": "board"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +69,7 @@ def db_url(request, tmp_path) -> str:
 class Board:
     db_url: str
     workspace: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
     def __post_init__(self):
@@ -91,16 +85,7 @@ class Board:
         self.process = subprocess.Popen([sys.executable, "-m", "labkit.cli", "board", "serve", "--db", self.db_url,
                                          "--host", "127.0.0.1", "--port", str(self.port), "--title", "Test class"],
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the board did not start: {self.process.stdout.read()}")
-            time.sleep(0.2)
+        wait_until_answers(f"{self.url}/health", self.process, "the board")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs, as when a machine loses power to the process."""

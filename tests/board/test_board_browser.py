@@ -3,7 +3,6 @@ appears on the open page without a reload, measured; the page asks nothing of an
 error; screenshots are saved (build/screenshots/)."""
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -11,37 +10,15 @@ import pytest
 import requests
 
 from board_results import result
+from browser import chromium, console_errors, requested_urls, wait_for
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert binary and driver, "Chromium and its driver are missing: apt-get install chromium chromium-driver (.ci/run does)"
-    options = Options()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    chrome = webdriver.Chrome(options=options, service=Service(driver))
-    yield chrome
-    chrome.quit()
-
-
-def _requested_urls(chrome) -> set[str]:
-    import json
-
-    urls = set()
-    for entry in chrome.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.add(message["params"]["request"]["url"])
-    return urls
+    with chromium(1400, 1000) as chrome:
+        yield chrome
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -52,7 +29,7 @@ def test_a_posted_result_appears_on_the_open_page_within_a_second_without_reload
     browser.get(f"{board.url}/login")
     browser.find_element("name", "password").send_keys("instructor-secret")
     browser.find_element("css selector", "button[type=submit]").click()
-    _wait(browser, "document.getElementById('live').textContent === 'live'")
+    wait_for(browser, "document.getElementById('live').textContent === 'live'")
     cell = "td[data-student='alice'][data-check='07/egress']"
     assert browser.execute_script(f"return document.querySelector(\"{cell}\").dataset.state") == "none"
     browser.execute_script("window.notReloaded = true")
@@ -61,7 +38,7 @@ def test_a_posted_result_appears_on_the_open_page_within_a_second_without_reload
     answer = requests.post(f"{board.url}/api/results", headers={"Authorization": f"Bearer {alice}"}, timeout=10,
                            json={"student": "alice", "results": [result(hint="egress has no rule for DNS (port 53)")]})
     assert answer.status_code == 200
-    _wait(browser, f"document.querySelector(\"{cell}\").dataset.state === 'fail'", timeout=10)
+    wait_for(browser, f"document.querySelector(\"{cell}\").dataset.state === 'fail'", timeout=10)
     latency = time.monotonic() - posted
     assert browser.execute_script("return window.notReloaded") is True  # the same page: updated in place
     print(f"\na result posted appeared on the open page after {latency * 1000:.0f} ms")
@@ -73,15 +50,7 @@ def test_a_posted_result_appears_on_the_open_page_within_a_second_without_reload
     browser.save_screenshot(str(SHOTS / "board-desktop.png"))
     browser.set_window_size(420, 900)
     browser.save_screenshot(str(SHOTS / "board-phone.png"))
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert not errors, errors
-    outside = {u for u in _requested_urls(browser) if not u.startswith((board.url, "data:"))}
+    assert not console_errors(browser)
+    outside = {u for u in requested_urls(browser) if not u.startswith((board.url, "data:"))}
     assert not outside, f"the page asked other sites: {outside}"
 
-
-def _wait(browser, condition: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not browser.execute_script(f"try {{ return {condition}; }} catch (e) {{ return false; }}"):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the page never reached: {condition}")
-        time.sleep(0.02)

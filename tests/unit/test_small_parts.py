@@ -54,8 +54,9 @@ def test_the_site_lists_every_registered_lab_once():
     assert pages == [f"labs/{lab.notebook}" for lab in labs.LABS.values()]
     table = site.labs_table()
     assert all(f"[{lab.title}](labs/{lab.notebook})" in table for lab in labs.LABS.values())
-    config = {"nav": [{"Home": "index.md"}, {"Labs": []}]}
+    config = {"nav": [{"Home": "index.md"}, {"Labs": []}], "extra_javascript": []}
     assert site.on_config(config)["nav"][1]["Labs"] == site.lab_pages()
+    assert config["extra_javascript"] == [site.MERMAID_JS]  # the site's own mermaid, never a CDN's
     assert site.on_page_markdown(f"x\n{site.TABLE_MARK}\ny", None, None, None) == f"x\n{table}\ny"
 
 
