@@ -19,7 +19,7 @@ from pathlib import Path
 from labkit import config, labs
 
 TABLE_MARK = "<!-- labs-table -->"
-NEXT = "| {first}–11 | the chapter's remaining sections | kind | *coming next* |"
+NEXT = "| {first}–11 | the chapter's remaining sections | | kind | *coming next* |"
 # Under a folder named labs/: mkdocs-jupyter converts a page whose file's path matches its `include` pattern.
 EXECUTED = config.REPO / "build" / "executed" / "labs"
 # mkdocs-material renders `pre.mermaid` with the global `mermaid` when there is one (else it loads it from a
@@ -27,7 +27,6 @@ EXECUTED = config.REPO / "build" / "executed" / "labs"
 MERMAID = {"version": "11.17.2", "url": "https://registry.npmjs.org/mermaid/-/mermaid-11.17.2.tgz",
            "integrity": "sha512-V6K3C8EBdEsPFZXSKMJe6ppQOENxuHARr9GvHX4hh47lAbhMRD9qf4oEK7LoaRQxULMa80/qt5gHO73aCleBBg=="}
 MERMAID_JS = "assets/javascripts/mermaid.min.js"
-GENERATED = {"interview.md": "Interview preparation", "errata.md": "What changed since the chapter"}
 SOLUTION_MARK = "BEGIN SOLUTION"
 
 
@@ -36,8 +35,10 @@ def lab_pages() -> list[dict[str, str]]:
 
 
 def labs_table() -> str:
-    rows = ["| # | Lab | Runs on | You will |", "|---|-----|---------|----------|"]
-    rows += [f"| {lab.id} | [{lab.title}](labs/{lab.notebook}) | {lab.runs_on} | {lab.summary} |"
+    from labkit.site_pages import minutes
+
+    rows = ["| # | Lab | Time | Runs on | You will |", "|---|-----|------|---------|----------|"]
+    rows += [f"| {lab.id} | [{lab.title}](labs/{lab.notebook}) | {minutes(lab.id)} | {lab.runs_on} | {lab.summary} |"
              for lab in labs.LABS.values()]
     following = len(labs.LABS) + 1
     if following <= 11:
@@ -85,8 +86,9 @@ def on_files(files, config):
     from labkit import site_pages
 
     files.append(File.generated(config, MERMAID_JS, content=mermaid_js()))
-    files.append(File.generated(config, "interview.md", content=site_pages.interview_page()))
-    files.append(File.generated(config, "errata.md", content=site_pages.errata_page()))
+    for name, page in (("interview.md", site_pages.interview_page), ("errata.md", site_pages.errata_page),
+                       ("commands.md", site_pages.commands_page), ("checklist.md", site_pages.checklist_page)):
+        files.append(File.generated(config, name, content=page()))
     for lab in labs.LABS.values():
         page = files.get_file_from_path(f"labs/{lab.notebook}")
         executed = EXECUTED / lab.notebook

@@ -39,3 +39,24 @@ def test_a_table_of_contents_link_that_lost_its_code_span_finds_its_heading():
     html = '<h2 id="exercise-1-dockerignore">x</h2><a href="#exercise-1">toc</a><a href="#missing">m</a>'
     out = site._toc_anchors(html)
     assert 'href="#exercise-1-dockerignore"' in out and 'href="#missing"' in out
+
+
+def test_every_command_the_labs_run_is_described_on_the_reference_page():
+    used = site_pages.commands_used()
+    assert {"docker run", "docker compose up", "kubectl apply", "kubectl rollout undo"} <= set(used)
+    assert not [name for name in used if name not in site_pages.COMMANDS], "describe it in site_pages.COMMANDS"
+    page = site_pages.commands_page()
+    assert "| `kubectl rollout undo` | go back to the previous revision" in page
+    assert "[06](labs/06-pods-services-deployments.ipynb)" in page
+
+
+def test_the_checklist_page_links_each_item_to_where_it_is_proven():
+    page = site_pages.checklist_page()
+    assert "| Pod Disruption Budget | [exercise 3 here](labs/11-production-deployment.ipynb#exercise-3-" in page
+    assert "[lab 07](labs/07-container-networking.ipynb)" in page
+
+
+def test_the_home_table_gives_each_labs_estimated_time():
+    table = site.labs_table()
+    assert all(f"| {site_pages.minutes(i)} |" in table for i in labs.LABS)
+    assert site_pages.minutes("07") == "90 min"
