@@ -60,10 +60,12 @@ def origins(bin_dir: Path | None = None) -> dict[str, Origin]:
 def describe(name: str, path: str) -> str:
     """`labkit doctor`'s words for the tool in use at `path` (for Compose: the plugin's version)."""
     known = origins().get(name)
-    if name == "docker-compose":
-        ours = known and (PLUGIN_DIR / "docker-compose").exists() and \
-            (PLUGIN_DIR / "docker-compose").read_bytes() == Path(known.path).read_bytes()
-        return f"{PLUGIN_DIR / 'docker-compose'}: {known.describe()}" if ours else f"{path}, Docker's own plugin"
+    if name == "docker-compose":  # `path` is the plugin's version here
+        plugin, cached = PLUGIN_DIR / "docker-compose", CACHE / f"docker-compose-{COMPOSE_VERSION}"
+        if plugin.exists() and cached.exists() and plugin.read_bytes() == cached.read_bytes():
+            return f"{plugin}: " + (known.describe() if known else
+                                    f"v{path}, installed by an earlier `make setup` from the course's cache")
+        return f"{path}, Docker's own plugin"
     if known and known.path == path:
         return f"{path}: {known.describe()}"
     return f"{path}: on PATH" if shutil.which(name) == path else f"{path}: built by `labkit cluster build`"
@@ -219,6 +221,10 @@ def ensure(name: str, bin_dir: Path | None = None, on: str | None = None, log=pr
     known = origins(bin_dir).get(name)
     if known and known.version == pinned and known.path == str(target) and target.exists():
         origin = known  # installed by an earlier `make setup`
+    elif name == "docker-compose" and target.exists():
+        # The pinned release in the course's cache (outside this environment: a new clone or .venv reuses it).
+        origin = _record(Origin(name, str(target), "from the course's cache", pinned,
+                                "an earlier `make setup` (downloaded and verified, or built with Go)", [why]), bin_dir)
     else:
         origin = _obtain(name, target, [why], on, log)
         _record(origin, bin_dir)
