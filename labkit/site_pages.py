@@ -197,15 +197,15 @@ def checklist_page() -> str:
     """The chapter's production checklist, as lab 11 maps it to where each item is proven."""
     section = _section("11", "## The chapter's checklist, item by item, in this course")
     return ("# The production checklist\n\nThe chapter's production checklist, each item with the labs and exercises "
-            f"where you proved it (from [lab 11]({_page('11')})).\n{_link_labs(section)}\n")
+            f"where you proved it (from [lab 11]({_page('11')})).\n{_link_labs(section, '11')}\n")
 
 
-def _link_labs(text: str) -> str:
-    """"lab 06" links to lab 06; "exercise 2 here" (lab 11's own) to that exercise."""
+def _link_labs(text: str, here: str) -> str:
+    """"lab 06" links to lab 06; "exercise 2 here" to that exercise of lab `here`, the lab the text is from."""
     text = re.sub(r"\blabs? (\d{2})\b", lambda m: f"[{m.group(0)}]({_page(m.group(1))})", text)
-    anchors = exercises("11")
+    anchors = exercises(here)
     return re.sub(r"\bexercise (\d+) here\b",
-                  lambda m: f"[{m.group(0)}]({_page('11')}#{anchors[m.group(1)]})" if m.group(1) in anchors
+                  lambda m: f"[{m.group(0)}]({_page(here)}#{anchors[m.group(1)]})" if m.group(1) in anchors
                   else m.group(0), text)
 
 
@@ -232,7 +232,7 @@ def interview_page() -> str:
             if q.exercise:
                 where += f" · [the exercise]({_page(q.lab)}#{q.exercise})"
             title = q.question.replace('"', "&quot;")
-            lines += [f'??? question "{title}"', "", _indent(q.answer), "", f"    {where}", ""]
+            lines += [f'??? question "{title}"', "", _indent(_link_labs(q.answer, q.lab)), "", f"    {where}", ""]
     return "\n".join(lines)
 
 
