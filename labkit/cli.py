@@ -297,8 +297,10 @@ def cmd_board(args) -> int:
     config.data_dir().mkdir(parents=True, exist_ok=True)
     engine = store.open_engine(url)
     students, instructor = auth.JoinTokens(engine), auth.Instructor(engine)
-    if args.hours:
-        store.set_setting(engine, "ends_at", str(time.time() + args.hours * 3600))
+    if args.hours or (args.action == "add" and store.get_setting(engine, "ends_at") is None):
+        # Tokens expire when the class ends: 12 hours after the first students were added, unless said.
+        store.set_setting(engine, "ends_at", str(time.time() + (args.hours or 12) * 3600))
+        print(f"the class ends in {args.hours or 12:g} hours: its tokens expire then (--hours to change)")
     if args.action == "add":
         if not args.names:
             raise LabError("Name the students to add.", "e.g. `labkit board add alice bob`.")
@@ -389,7 +391,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="0.0.0.0", help="for serve: the address to listen on (default: all)")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--title", default="Class board")
-    s.add_argument("--hours", type=float, help="the class ends this many hours from now: tokens expire then")
+    s.add_argument("--hours", type=float, help="the class ends this many hours from now: tokens expire then (default: 12 h after the first `add`)")
     s.set_defaults(func=cmd_board)
     return p
 

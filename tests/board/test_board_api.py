@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from board_results import result
 from labkit.board import store
@@ -103,3 +107,39 @@ def test_the_state_and_the_csv_say_who_is_stuck_where_with_which_hint(board):
     rows = list(csv.DictReader(io.StringIO(requests.get(f"{board.url}/export.csv", cookies=cookies, timeout=10).text)))
     assert len(rows) == 4 and {r["student"] for r in rows} == {"alice", "bob"}
     assert {r["hint"] for r in rows if r["student"] == "alice"} == {"no DNS"}
+
+
+def test_a_second_way_in_sits_behind_the_same_interface(tmp_path):
+    """What a Kubernetes TokenReview would be: another StudentAuth, tried after the join tokens."""
+    from fastapi.testclient import TestClient
+
+    from labkit.board import app, auth
+
+    url = store.sqlite_url(tmp_path / "board.sqlite")
+    engine = store.open_engine(url)
+    auth.JoinTokens(engine).issue_code("carol")
+    with engine.connect() as conn:
+        student_id = conn.execute(select(store.students.c.id).where(store.students.c.name == "carol")).scalar()
+
+    class ServiceAccountTokens:
+        def student_for(self, token: str) -> auth.Student:
+            if token != "sa-token-of-carol":
+                raise auth.Refused(401, "The cluster does not know that ServiceAccount token.")
+            return auth.Student(student_id, "carol")
+
+    with TestClient(app.create_app(url, ways_in=[auth.JoinTokens(engine), ServiceAccountTokens()])) as client:
+        ok = client.post("/api/results", json={"results": [result()]},
+                         headers={"Authorization": "Bearer sa-token-of-carol"})
+        refused = client.post("/api/results", json={"results": [result()]}, headers={"Authorization": "Bearer nope"})
+    assert ok.status_code == 200 and ok.json()["stored"] == 1
+    assert refused.status_code == 401 and "does not know that token" in refused.json()["error"]
+    assert [r.student for r in store.all_results(engine)] == ["carol"]
+
+
+def test_adding_students_sets_when_the_class_ends(tmp_path):
+    env = {**os.environ, "LABKIT_WORKSPACE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "labkit.cli", "board", "add", "dora"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "ends in 12 hours" in done.stdout and "dora" in done.stdout, done.stderr
+    engine = store.open_engine(store.sqlite_url(tmp_path / ".labkit" / "board.sqlite"))
+    assert 11.9 * 3600 < float(store.get_setting(engine, "ends_at")) - time.time() <= 12 * 3600
