@@ -106,9 +106,11 @@ def on_page_content(html, page, config, files):
         return html
     html = collapse_solutions(html)
     if not Path(page.file.abs_src_path).is_relative_to(EXECUTED):
-        html = ('<div class="admonition note"><p class="admonition-title">Not executed yet</p><p>This page shows '
+        note = ('<div class="admonition note"><p class="admonition-title">Not executed yet</p><p>This page shows '
                 'the lab\'s source: no test run has kept its outputs here yet (<code>make test</code> does). '
-                'Open it in JupyterLab (<code>make lab</code>) to run it.</p></div>') + html
+                'Open it in JupyterLab (<code>make lab</code>) to run it.</p></div>')
+        title_ends = html.find("</h1>")  # under the lab's title, where a reader looks first
+        html = html[:title_ends + 5] + note + html[title_ends + 5:] if title_ends >= 0 else note + html
     return html
 
 

@@ -46,6 +46,14 @@ def test_a_posted_result_appears_on_the_open_page_within_a_second_without_reload
     assert "bob 07 dns" in stuck and "15 min" in stuck and "alice 07 egress" in stuck
     assert "egress has no rule for DNS (port 53)" in browser.find_element("id", "hints").text
 
+    # One lab at a time: the grid keeps that lab's columns only, and keeps updating.
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", "lab-filter")).select_by_value("07")
+    labs_shown = browser.execute_script("return [...document.querySelectorAll('#grid th.lab')].map(t => t.textContent)")
+    assert labs_shown == ["07"]
+    assert browser.execute_script(f"return document.querySelector(\"{cell}\").dataset.state") == "fail"
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "board-desktop.png"))
     browser.set_window_size(420, 900)

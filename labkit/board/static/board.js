@@ -1,7 +1,7 @@
 // The instructor's page: the state once, then every new result as a server-sent event, applied in place
 // (no reload). Text from students is only ever set as textContent.
 "use strict";
-const board = { labs: [], titles: new Map(), students: [], cells: new Map(), hints: new Map(), skew: 0 };
+const board = { labs: [], titles: new Map(), students: [], cells: new Map(), hints: new Map(), skew: 0, only: "" };
 const key = (student, lab, check) => `${student}\u0000${lab}\u0000${check}`;
 const el = (tag, props = {}, ...children) => {
   const node = Object.assign(document.createElement(tag), props);
@@ -27,17 +27,24 @@ async function load() {
   board.cells = new Map(state.cells.map(c => [key(c.student, c.lab, c.check), c]));
   board.hints = new Map(state.hints.map(h => [`${h.lab}/${h.check}`, h]));
   document.getElementById("title").textContent = state.title;
+  const filter = document.getElementById("lab-filter");
+  if (filter.options.length === 1) {
+    for (const lab of board.labs) filter.append(el("option", { value: lab.id, textContent: `lab ${lab.id}: ${lab.title}` }));
+    filter.onchange = () => { board.only = filter.value; drawGrid(); };
+  }
   drawGrid();
   drawStuck();
   drawHints();
 }
+
+const shownLabs = () => board.labs.filter(l => !board.only || l.id === board.only);
 
 function drawGrid() {
   const grid = document.getElementById("grid");
   grid.replaceChildren();
   const labRow = el("tr", {}, el("th", { rowSpan: 2, textContent: "Student" }));
   const checkRow = el("tr");
-  for (const lab of board.labs) {
+  for (const lab of shownLabs()) {
     labRow.append(el("th", { className: "lab", colSpan: lab.checks.length, textContent: lab.id, title: lab.title }));
     for (const [name, title] of lab.checks) checkRow.append(el("th", { className: "check", textContent: name, title }));
   }
@@ -51,7 +58,7 @@ function drawGrid() {
 
 function studentRow(student) {
   const row = el("tr", { id: `row-${student}` }, el("th", { textContent: student }));
-  for (const lab of board.labs) {
+  for (const lab of shownLabs()) {
     for (const [check] of lab.checks) {
       const td = el("td", { className: "cell none", textContent: "·" });
       td.dataset.student = student; td.dataset.check = `${lab.id}/${check}`; td.dataset.state = "none";
@@ -109,8 +116,10 @@ function apply(update) {
     drawGrid();
   } else {
     const td = row.querySelector(`td[data-check="${CSS.escape(`${c.lab}/${c.check}`)}"]`);
-    paint(td, c);
-    td.classList.remove("flash"); void td.offsetWidth; td.classList.add("flash");
+    if (td) {  // not shown when another lab is chosen
+      paint(td, c);
+      td.classList.remove("flash"); void td.offsetWidth; td.classList.add("flash");
+    }
   }
   drawStuck();
   drawHints();
