@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 os.environ.setdefault("LABKIT_HEADLESS", "1")
 
 import answer_variants  # noqa: E402
+import nbformat  # noqa: E402
+from helpers import CHECK_CALL  # noqa: E402
 from labkit import catalogue, cleanup, daemon, labs  # noqa: E402
 from labkit.provision import images  # noqa: E402
 from labkit.lab import Lab  # noqa: E402
@@ -160,6 +162,9 @@ def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> float:
     """The solved lab without, then with its answer variants (as `make test` runs it), each from a clean
     lab; returns what the variants add: the difference of the two runs' cell times."""
     plain = answer_variants.run(lab, tmp, answers=False)
+    # The figures of the solved run, in its check cells' own words, as it printed them at its exercise (the same
+    # check asked at the end would read a state later exercises changed).
+    solved = solved_says(nbformat.read(tmp / f"{lab.slug}.with-variants.ipynb", as_version=4), FIGURES.get(lab.id, ()))
     result = answer_variants.run(lab, tmp)
     added = result.total - plain.total
     by_name = {v.name: v for v in answer_variants.load(lab)}
@@ -186,11 +191,25 @@ def lab_timings(lab: labs.LabInfo, tmp: Path, keep: bool = False) -> float:
     for check in FIGURES.get(lab.id, ()):
         # The solved run's figures are in its checks' own words (how fast the HPA scaled out and back, how many
         # requests a rollout answered); each answer's, in what the check said of it (failures counted by kind).
-        print(f"  {check}, solved: {said[check]}")
+        print(f"  {check}, solved: {solved.get(check) or said[check]}")
         for name, outcome in result.outcomes.items():
             if by_name[name].at == check:
                 print(f"  {check}, {name}: {outcome.results[check][1][:200]}")
     return added
+
+
+def solved_says(nb, names) -> dict[str, str]:
+    """What each named check's cell showed in an executed notebook: its card, as text."""
+    import html
+    import re
+
+    said = {}
+    for cell in nb.cells:
+        m = CHECK_CALL.search(cell.source) if cell.cell_type == "code" else None
+        if m and m.group(1) in names:
+            card = " ".join(o.get("data", {}).get("text/html", "") for o in cell.get("outputs", []))
+            said[m.group(1)] = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", card)).split())[:300]
+    return said
 
 
 # The checks whose messages carry a lab's figures: lab 10's HPA scaling out and back in under the load Job, lab 11's

@@ -2,6 +2,15 @@
 from __future__ import annotations
 
 
+def _once(fig):
+    """The figure, closed: a cell ending in the call shows it once, as its value. Left open, the inline
+    backend would draw it a second time when the cell ends."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return fig
+
+
 def stacked_bars(labels: list[str], series: dict[str, list[float]], ylabel: str = "", title: str = ""):
     import matplotlib.pyplot as plt
 
@@ -16,7 +25,7 @@ def stacked_bars(labels: list[str], series: dict[str, list[float]], ylabel: str 
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    return fig
+    return _once(fig)
 
 
 def layer_bars(images: dict[str, list[tuple[str, float]]], title: str = "What each image is made of"):
@@ -38,7 +47,7 @@ def layer_bars(images: dict[str, list[tuple[str, float]]], title: str = "What ea
     ax.set_xlabel("MB")
     ax.set_title(title)
     fig.tight_layout()
-    return fig
+    return _once(fig)
 
 
 def steps_over_time(series: dict[str, list[tuple[float, float]]], ylabel: str = "", title: str = ""):
@@ -56,7 +65,7 @@ def steps_over_time(series: dict[str, list[tuple[float, float]]], ylabel: str = 
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
-    return fig
+    return _once(fig)
 
 
 def scaling(times: list[float], series: dict[str, list[float | None]], percent: dict[str, list[float | None]],
@@ -95,4 +104,4 @@ def scaling(times: list[float], series: dict[str, list[float | None]], percent: 
     ax.legend(lines, labels, loc="upper left", fontsize=8, bbox_to_anchor=(1.1, 1))
     ax.set_title(title)
     fig.tight_layout()
-    return fig
+    return _once(fig)

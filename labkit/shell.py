@@ -6,9 +6,9 @@ explained in one sentence instead of a CalledProcessError traceback.
 """
 from __future__ import annotations
 
+import codecs
 import os
 import subprocess
-from collections import deque
 
 from labkit import daemon
 from labkit.errors import CommandFailed, explain_docker_error
@@ -19,21 +19,25 @@ LABKIT_ERROR = "✘ "  # how the labkit command line prints a LabError (cli.main
 
 
 def run(script: str, env: dict[str, str] | None = None, cwd: str | None = None) -> str:
-    """Run `script` under `bash -euo pipefail`, echoing its output; return the output."""
-    proc = subprocess.Popen(
-        ["bash", "-euo", "pipefail", "-c", script],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-        env={**os.environ, **(env or {})}, cwd=cwd, bufsize=1,
-    )
-    tail: deque[str] = deque(maxlen=40)
-    lines = []
+    """Run `script` under `bash -euo pipefail`, echoing its output as it comes; return the output.
+
+    Echoed as it arrives, not line by line: a progress bar (`labkit wait`) redraws its line with a carriage
+    return and no newline, and line by line a learner would see nothing until the wait was over."""
+    proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd, bufsize=0)
     assert proc.stdout is not None
-    for line in proc.stdout:
-        print(line, end="", flush=True)
-        tail.append(line)
-        lines.append(line)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    chunks = []
+    while data := os.read(proc.stdout.fileno(), 65536):
+        if text := decoder.decode(data):
+            print(text, end="", flush=True)
+            chunks.append(text)
+    chunks.append(decoder.decode(b"", final=True))
+    proc.stdout.close()
     code = proc.wait()
+    output = "".join(chunks)
     if code != 0:
+        tail = output.splitlines(keepends=True)[-40:]  # \r ends a line too: a cleared bar is not the last line
         text = "".join(tail)
         known = explain_docker_error(text, images=daemon.image_names)
         if known is not None:
@@ -44,7 +48,7 @@ def run(script: str, env: dict[str, str] | None = None, cwd: str | None = None) 
             raise CommandFailed(problem, fix or "read the output above, fix and rerun the cell.")
         raise CommandFailed(f"A command in this cell failed (exit code {code}): {last}",
                             "read the output above, fix the command and rerun the cell.")
-    return "".join(lines)
+    return output
 
 
 def register_magic(env: dict[str, str], after=None) -> None:

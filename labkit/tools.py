@@ -68,6 +68,8 @@ def describe(name: str, path: str) -> str:
         return f"{path}, Docker's own plugin"
     if known and known.path == path:
         return f"{path}: {known.describe()}"
+    if Path(path).parent == _bin_dir():
+        return f"{path}: installed by an earlier `make setup`"
     return f"{path}: on PATH" if shutil.which(name) == path else f"{path}: built by `labkit cluster build`"
 
 

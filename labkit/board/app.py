@@ -86,6 +86,7 @@ def create_app(db_url: str, title: str = "Class board", ways_in: list[auth.Stude
             except auth.Refused as err:
                 refused = refused or err
         raise refused
+
     instructor = auth.Instructor(engine)
     broker = Broker()
     buckets: dict[int, list[float]] = {}

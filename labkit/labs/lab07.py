@@ -563,8 +563,9 @@ def _versions(answers: dict) -> dict[str, int]:
     return counts
 
 
-def show_split(lab, n: int = 200) -> None:
-    """A bar of who served n requests to shop.example: the canary split, measured."""
+def show_split(lab, n: int = 200):
+    """A bar of who served n requests to shop.example: the canary split, measured (the figure, for the cell to
+    show; None, with a sentence, when the shop answered none)."""
     from labkit import plots
 
     got = fetch(lab, n=n)
@@ -572,9 +573,9 @@ def show_split(lab, n: int = 200) -> None:
     if not any(counts.values()):
         print(f"none of {n} requests to shop.example was answered by the shop: {got['statuses']} "
               "(404: no route for that host yet).")
-        return
-    plots.stacked_bars([f"{n} requests to shop.example"],
-                       {k: [v] for k, v in counts.items() if v}, ylabel="requests", title="Who served them")
+        return None
+    return plots.stacked_bars([f"{n} requests to shop.example"],
+                              {k: [v] for k, v in counts.items() if v}, ylabel="requests", title="Who served them")
 
 
 def _custom(lab, plural: str, name: str):

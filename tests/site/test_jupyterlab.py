@@ -1,12 +1,15 @@
 """JupyterLab as a learner meets it after `make lab`, in headless Chromium: started the way the Makefile starts
 it (this environment's settings: no news prompt), on a workspace of learner notebooks, lab 01 opened from the
 file browser, its diagram drawn, its set-up and first check cell run through JupyterLab's own commands, and the
-check's card shown as a learner sees it: NOT YET, with its hint. Screenshots in build/screenshots/jupyterlab/."""
+check's card shown as a learner sees it: NOT YET, with its hint. Then a cluster lab (06, solved) as far as its
+first Deployment: the wait's progress bar while the pods start, and the plot of its ReplicaSets.
+Screenshots in build/screenshots/jupyterlab/."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,8 @@ def jupyterlab(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("learner-workspace")
     for lab in labs.LABS.values():
         notebooks.write_learner(lab, dest=workspace / lab.notebook)
+    solved = labs.get("06")  # the solved notebook, as an instructor opens it
+    (workspace / f"solved-{solved.notebook}").write_bytes(notebooks.source_path(solved).read_bytes())
     notebooks.write_jupyterlab_settings()  # what `make setup` writes (`labkit learner`)
     port = free_port()
     env = {**os.environ, "LABKIT_WORKSPACE": str(workspace), "LABKIT_HEADLESS": "0"}
@@ -43,6 +48,7 @@ def jupyterlab(tmp_path_factory):
     except subprocess.TimeoutExpired:
         server.kill()
     cleanup.remove("01")
+    cleanup.remove("06")
 
 
 def test_lab_01_in_jupyterlab_shows_its_diagram_and_a_failing_check_card_with_its_hint(jupyterlab):
@@ -72,12 +78,7 @@ def test_lab_01_in_jupyterlab_shows_its_diagram_and_a_failing_check_card_with_it
         setup = _index(lab, 'labkit.start("01")')
         check = _index(lab, 'lab.check("kernel")')
         for index in (setup, check):
-            browser.execute_script("const panel = window.jupyterapp.shell.currentWidget;"
-                                   f"panel.content.activeCellIndex = {index};"
-                                   "window.jupyterapp.commands.execute('notebook:run-cell');")
-            wait_for(browser, "(() => { const c = window.jupyterapp.shell.currentWidget.content.widgets"
-                              f"[{index}]; return c.model.executionCount !== null && "
-                              "c.node.querySelector('.jp-InputPrompt').textContent.indexOf('*') < 0; })()", timeout=120)
+            _run(browser, index, timeout=120)
         card = browser.execute_script("return window.jupyterapp.shell.currentWidget.content.widgets"
                                       f"[{check}].node.querySelector('.jp-OutputArea').innerText")
         browser.execute_script("window.jupyterapp.shell.currentWidget.content.widgets"
@@ -92,3 +93,73 @@ def _index(lab, text: str) -> int:
     """A cell's position in the learner's notebook."""
     nb = notebooks.learner_version(notebooks.nbformat.read(notebooks.source_path(lab), as_version=4))
     return next(i for i, c in enumerate(nb.cells) if text in c.source)
+
+
+def _run(browser, index: int, timeout: float = 300, while_running=None) -> None:
+    """Run one cell through JupyterLab's own command, as Shift+Enter does, and wait until it has finished;
+    `while_running` is called with the browser every 0.2 s meanwhile."""
+    browser.execute_script("const panel = window.jupyterapp.shell.currentWidget;"
+                           f"panel.content.activeCellIndex = {index};"
+                           "window.jupyterapp.commands.execute('notebook:run-cell');")
+    done = ("(() => { const c = window.jupyterapp.shell.currentWidget.content.widgets"
+            f"[{index}]; return c.model.executionCount !== null && "
+            "c.node.querySelector('.jp-InputPrompt').textContent.indexOf('*') < 0; })()")
+    deadline = time.monotonic() + timeout
+    while not browser.execute_script(f"return {done}"):
+        if time.monotonic() > deadline:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            browser.save_screenshot(str(SHOTS / f"stuck-cell-{index}.png"))
+            raise AssertionError(f"cell {index} still running after {timeout} s (build/screenshots/jupyterlab/)")
+        if while_running:
+            while_running(browser)
+        time.sleep(0.2)
+
+
+def test_a_cluster_lab_in_jupyterlab_shows_a_progress_bar_while_it_waits_and_a_plot(jupyterlab):
+    url, workspace = jupyterlab
+    up = subprocess.run([str(Path(sys.executable).parent / "labkit"), "cluster", "up"], capture_output=True, text=True)
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    lab = labs.get("06")
+    nb = notebooks.nbformat.read(notebooks.source_path(lab), as_version=4)
+    cells = {name: next(i for i, c in enumerate(nb.cells) if text in c.source) for name, text in (
+        ("start", 'labkit.start("06")'), ("prepare", "lab06.prepare(lab)"), ("secret", "create secret generic api-secret"),
+        ("config", "create configmap api-config"), ("manifest", "%%writefile deployment.yaml"),
+        ("apply", "kubectl -n $NS apply -f deployment.yaml\nlabkit wait deployment/api"))}
+    bars: list[str] = []
+
+    def progress(browser) -> None:
+        text = browser.execute_script("return window.jupyterapp.shell.currentWidget.content.widgets"
+                                      f"[{cells['apply']}].node.querySelector('.jp-OutputArea').innerText")
+        if "waiting for deployment api" in text and not bars:
+            bars.append(text)
+            browser.execute_script("window.jupyterapp.shell.currentWidget.content.widgets"
+                                   f"[{cells['apply']}].node.scrollIntoView()")
+            browser.save_screenshot(str(SHOTS / "lab06-progress.png"))
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with chromium(1400, 1000) as browser:
+        browser.get(f"{url}/lab/tree/solved-{lab.notebook}?token={TOKEN}")
+        wait_for(browser, "window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+                          "window.jupyterapp.shell.currentWidget.content && "
+                          "window.jupyterapp.shell.currentWidget.content.widgets.length > 20", timeout=90)
+        wait_for(browser, "window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status === 'idle'",
+                 timeout=90)
+        _run(browser, cells["start"], timeout=60)
+        for name in ("prepare", "secret", "config", "manifest"):
+            _run(browser, cells[name])
+        _run(browser, cells["apply"], while_running=progress)
+        assert bars, "no progress bar was shown while the Deployment's pods started"
+        # The plot of the Deployment's ReplicaSets, in a cell of its own at the end.
+        browser.execute_script(
+            "const panel = window.jupyterapp.shell.currentWidget; const nb = panel.content;"
+            "nb.activeCellIndex = nb.widgets.length - 1;"
+            "window.jupyterapp.commands.execute('notebook:insert-cell-below');"
+            "nb.activeCell.model.sharedModel.setSource('lab06.plot_rollouts(lab)');")
+        last = browser.execute_script("return window.jupyterapp.shell.currentWidget.content.widgets.length - 1")
+        _run(browser, last, timeout=60)
+        image = browser.execute_script("const c = window.jupyterapp.shell.currentWidget.content.widgets"
+                                       f"[{last}]; c.node.scrollIntoView();"
+                                       "const img = c.node.querySelector('.jp-OutputArea img');"
+                                       "return img ? [img.naturalWidth, img.naturalHeight] : null;")
+        browser.save_screenshot(str(SHOTS / "lab06-plot.png"))
+        assert image and image[0] > 300 and image[1] > 150, f"no plot drawn: {image}"
