@@ -117,7 +117,10 @@ def _run(browser, index: int, timeout: float = 300, while_running=None) -> None:
 
 def test_a_cluster_lab_in_jupyterlab_shows_a_progress_bar_while_it_waits_and_a_plot(jupyterlab):
     url, workspace = jupyterlab
-    up = subprocess.run([str(Path(sys.executable).parent / "labkit"), "cluster", "up"], capture_output=True, text=True)
+    labkit = str(Path(sys.executable).parent / "labkit")
+    up = subprocess.run([labkit, "cluster", "up"], capture_output=True, text=True)
+    if up.returncode != 0:  # under make test this runs after the Docker restart test: the learner's one command
+        up = subprocess.run([labkit, "cluster", "repair"], capture_output=True, text=True)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
     lab = labs.get("06")
     nb = notebooks.nbformat.read(notebooks.source_path(lab), as_version=4)
