@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from tqdm import tqdm
@@ -115,7 +116,7 @@ def _fetch(url: str, part: Path, what: str, stall_timeout: float, log) -> None:
                 f"{part.stat().st_size if part.exists() else 0}")
     raise DownloadFailed(f"The download of {what} from {url} broke off twice ({reason}), so nothing was installed.",
                          "check your connection (a slow or flaky network: try again later) and rerun `make setup`.",
-                         f"the download from {url.split('/')[2]} broke off twice ({reason})")
+                         f"the download from {_host(url)} broke off twice ({reason})")
 
 
 def _stalled(exc: Exception) -> bool:
@@ -131,14 +132,18 @@ def _refuse_status(answer: requests.Response, url: str, what: str) -> None:
     if answer.status_code >= 400:
         raise DownloadFailed(f"The release site answered HTTP {answer.status_code} for {url}, so {what} was not "
                              "installed.", "try again later, then rerun `make setup`.",
-                             f"HTTP {answer.status_code} from {url.split('/')[2]}")
+                             f"HTTP {answer.status_code} from {_host(url)}")
 
 
 def _unreachable(url: str, what: str, exc: Exception) -> DownloadFailed:
-    host = url.split("/")[2]
+    host = _host(url)
     cause = "time-out" if _stalled(exc) else "no connection"
     return DownloadFailed(f"Could not reach {host} to download {what} ({cause}).",
                           "connect to the internet and rerun `make setup`.", f"{cause} to {host}")
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
 
 
 def _sha256(path: Path) -> str:

@@ -39,10 +39,6 @@ class Release:
     def filename(self) -> str:
         return self.url.rsplit("/", 1)[-1]
 
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).netloc
-
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}  # what Linux calls them; macOS says arm64 already
 
