@@ -98,14 +98,21 @@ def _index(lab, text: str) -> int:
 def _run(browser, index: int, timeout: float = 300, while_running=None) -> None:
     """Run one cell through JupyterLab's own command, as Shift+Enter does, and wait until it has finished;
     `while_running` is called with the browser every 0.2 s meanwhile."""
-    browser.execute_script("const panel = window.jupyterapp.shell.currentWidget;"
-                           f"panel.content.activeCellIndex = {index};"
-                           "window.jupyterapp.commands.execute('notebook:run-cell');")
-    done = ("(() => { const c = window.jupyterapp.shell.currentWidget.content.widgets"
-            f"[{index}]; return c.model.executionCount !== null && "
-            "c.node.querySelector('.jp-InputPrompt').textContent.indexOf('*') < 0; })()")
-    deadline = time.monotonic() + timeout
+    run = ("const panel = window.jupyterapp.shell.currentWidget;"
+           f"panel.content.activeCellIndex = {index};"
+           "window.jupyterapp.commands.execute('notebook:run-cell');")
+    cell = f"window.jupyterapp.shell.currentWidget.content.widgets[{index}]"
+    started = f"({cell}.model.executionCount !== null || {cell}.node.querySelector('.jp-InputPrompt').textContent.includes('*'))"
+    done = (f"({cell}.model.executionCount !== null && "
+            f"!{cell}.node.querySelector('.jp-InputPrompt').textContent.includes('*'))")
+    browser.execute_script(run)
+    deadline, asked = time.monotonic() + timeout, time.monotonic()
     while not browser.execute_script(f"return {done}"):
+        # A notebook still settling after it opened can move the active cell back: ask again, only while the
+        # cell has not started (never runs it twice).
+        if time.monotonic() - asked > 3 and not browser.execute_script(f"return {started}"):
+            browser.execute_script(run)
+            asked = time.monotonic()
         if time.monotonic() > deadline:
             SHOTS.mkdir(parents=True, exist_ok=True)
             browser.save_screenshot(str(SHOTS / f"stuck-cell-{index}.png"))
