@@ -90,5 +90,8 @@ def get(lab_id: str) -> LabInfo:
 def checks_by_lab() -> dict[str, dict]:
     """Every lab's checks in order, with titles: {"07": {"title": ..., "checks": {name: title}}} (imports every
     lab's module: `labkit progress` and a class board, never a lab's kernel)."""
-    return {lab.id: {"title": lab.title, "checks": {n: lab.module().checks.get(n).title for n in lab.module().checks.names()}}
-            for lab in LABS.values()}
+    return {lab.id: {"title": lab.title, "checks": _titles(lab.module().checks)} for lab in LABS.values()}
+
+
+def _titles(checks) -> dict[str, str]:
+    return {name: checks.get(name).title for name in checks.names()}
