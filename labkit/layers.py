@@ -7,10 +7,14 @@ each step leaves an intermediate image whose ID proves whether it was reused.
 from __future__ import annotations
 
 import io
+import json
+import posixpath
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,3 +246,37 @@ COMPARISON_HEADERS = ["image", "size", "layers", "build time", "steps from cache
 def layer_sizes(ref: str) -> list[tuple[str, float]]:
     """(instruction, MB) per step that added bytes, oldest first: what the chart draws."""
     return [(row["instruction"].split(" in ")[0][:40], row["bytes"] / 1e6) for row in history(ref) if row["bytes"]]
+
+
+def file_in_layers(ref: str, path: str) -> list[list[str]]:
+    """Where `path` is in each layer of the image as `docker save` hands it to anyone who has it: rows of
+    [layer, the step that made it, what that layer holds of the file]. A later `RUN rm` adds a whiteout
+    (`.wh.<name>`), a marker that hides the file from containers; the earlier layer keeps every byte."""
+    image = daemon.image(ref, "run the build cell above first.")
+    path = path.strip("/")
+    folder, name = posixpath.split(path)
+    whiteout = posixpath.join(folder, ".wh." + name)
+    rows = []
+    with tempfile.TemporaryFile() as saved:
+        for chunk in image.save(named=True):
+            saved.write(chunk)
+        saved.seek(0)
+        with tarfile.open(fileobj=saved) as archive:
+            manifest = json.load(archive.extractfile("manifest.json"))[0]
+            config = json.load(archive.extractfile(manifest["Config"]))
+            steps = [h.get("created_by", "") for h in config.get("history", []) if not h.get("empty_layer")]
+            for i, layer in enumerate(manifest["Layers"]):
+                step = re.sub(r"^/bin/sh -c (#\(nop\)\s*)?|file:[0-9a-f]{64} in ", "",
+                              steps[i] if i < len(steps) else "").strip()
+                held = "nothing"
+                with tarfile.open(fileobj=archive.extractfile(layer), mode="r:*") as files:
+                    for member in files:
+                        member_path = member.name.removeprefix("./")
+                        if member_path == path and member.isfile():
+                            first = files.extractfile(member).read(200).decode(errors="replace").splitlines()[:1]
+                            held = f"the file, {member.size} bytes: {first[0] if first else ''}"
+                        elif member_path == whiteout:
+                            held = f"a whiteout ({whiteout}): hides {path} from the layers below"
+                rows.append([f"{i + 1} of {len(manifest['Layers'])}", step[:60] or "(base image)", held])
+    return rows
+

@@ -22,6 +22,9 @@ TOPICS = {"01": "Containers", "02": "Images and Dockerfiles", "03": "Images and 
 _QUESTION = re.compile(r"<details><summary>(?P<q>.*?)</summary>\s*(?P<a>.*?)\s*</details>", re.S)
 _LISTED = re.compile(r"\*(?P<q>.+?)\*\s*—\s*(?P<a>.*)", re.S)
 _EXERCISE = re.compile(r"\bexercises? (\d+)", re.I)
+# Where an interview answer says it is seen: "Seen in exercise 3" (its own lab), "Seen in lab 01, exercise 2", or
+# a section that is not an exercise: 'Seen in section "A secret deleted in a later step"'.
+_SEEN = re.compile(r'\bSeen in (?:lab (\d\d), )?(?:exercise (\d+)|section "([^"]+)")')
 # What dates a change: a Kubernetes or tool version, a named release, or a year.
 _WHEN = re.compile(r"\b(?:Kubernetes |Docker |Compose |kind )?v?1\.\d{2}\b|\b(?:Docker|Compose|Engine) v?\d{1,2}(?:\.\d+)?\b"
                    r"|\b(?:19|20)\d\d\b")
@@ -32,7 +35,8 @@ class Question:
     lab: str
     question: str
     answer: str
-    exercise: str  # the anchor of the exercise it names, or ""
+    exercise: str  # the anchor of the exercise that shows it, or ""
+    seen_in: str = ""  # the lab of that exercise (the question's own, or another lab's)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,12 @@ def exercises(lab_id: str) -> dict[str, str]:
     return found
 
 
+def sections(lab_id: str) -> dict[str, str]:
+    """A lab's section headings (## and ###) -> their anchors on the lab's page."""
+    return {m.group(1).strip(): slugify(m.group(1).strip(), "-")
+            for source in _cells(lab_id) for m in re.finditer(r"(?m)^#{2,3} (.+)$", source)}
+
+
 def _exercise_anchor(lab_id: str, text: str) -> str:
     m = _EXERCISE.search(text)
     return exercises(lab_id).get(m.group(1), "") if m else ""
@@ -84,7 +94,16 @@ def questions(lab_id: str) -> list[Question]:
         for item in re.split(r"(?m)^\d+\. ", section)[1:]:
             if m := _LISTED.match(item.strip()):
                 pairs.append((m["q"], re.sub(r"\n\s+", "\n", m["a"])))
-    return [Question(lab_id, q.strip(), a.strip(), _exercise_anchor(lab_id, a)) for q, a in pairs]
+    return [_question(lab_id, q.strip(), a.strip()) for q, a in pairs]
+
+
+def _question(lab_id: str, question: str, answer: str) -> Question:
+    """The exercise that shows it: the one its "Seen in ..." sentence names, else one its answer mentions."""
+    if m := _SEEN.search(answer):
+        seen_in = m.group(1) or lab_id
+        anchor = exercises(seen_in).get(m.group(2), "") if m.group(2) else sections(seen_in).get(m.group(3), "")
+        return Question(lab_id, question, answer, anchor, seen_in)
+    return Question(lab_id, question, answer, _exercise_anchor(lab_id, answer), lab_id)
 
 
 def changes(lab_id: str) -> list[Change]:
@@ -230,7 +249,7 @@ def interview_page() -> str:
             lab = labs.get(q.lab)
             where = f"[Lab {q.lab}, {lab.title}]({_page(q.lab)}#interview-questions)"
             if q.exercise:
-                where += f" · [the exercise]({_page(q.lab)}#{q.exercise})"
+                where += f" · [where you see it]({_page(q.seen_in)}#{q.exercise})"
             title = q.question.replace('"', "&quot;")
             lines += [f'??? question "{title}"', "", _indent(_link_labs(q.answer, q.lab)), "", f"    {where}", ""]
     return "\n".join(lines)

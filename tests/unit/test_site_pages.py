@@ -26,6 +26,18 @@ def test_the_pages_link_each_question_and_change_to_its_lab():
     assert "2024" in cni.when
 
 
+def test_every_interview_question_links_to_where_a_learner_sees_it():
+    """Each answer ends with "Seen in exercise N" (or another lab's exercise, or a named section), and that place
+    exists: the interview page links the question to it."""
+    unlinked = [f"lab {i}: {q.question}" for i in labs.LABS for q in site_pages.questions(i) if not q.exercise]
+    assert not unlinked, unlinked
+    vms = next(q for q in site_pages.questions("11") if q.question.startswith("Containers vs VMs"))
+    assert (vms.seen_in, vms.exercise) == ("01", site_pages.exercises("01")["1"])
+    secret = next(q for q in site_pages.questions("03") if "RUN rm" in q.question)
+    assert secret.exercise == "a-secret-deleted-in-a-later-step"
+    assert f"[where you see it](labs/01-introduction-to-containers.ipynb#{vms.exercise})" in site_pages.interview_page()
+
+
 def test_a_solution_cell_is_collapsed_and_no_other():
     html = ('<div class="jp-Cell jp-CodeCell"><div class="jp-Cell jp-CodeCell" id="a"><div class="jp-InputArea">'
             '# BEGIN SOLUTION: run it\nrun</div></div></div>'
