@@ -244,7 +244,7 @@ def hpa_blind(kube, hpa) -> str | None:
 
 def _hpa(kube, name, ns, began):
     """An HPA is ready once it has read a current value for each of its metrics (metrics-server samples every
-    15 s and the HPA looks every 15 s: a minute after its pods start)."""
+    10 s and the HPA looks every 5 s on the course cluster: up to half a minute after its pods start)."""
     def probe():
         hpa = read_or_none(kube.autoscaling.read_namespaced_horizontal_pod_autoscaler, name, ns)
         if hpa is None:
@@ -272,7 +272,7 @@ VPA_STUCK = ("ConfigUnsupported", "NoPodsMatched")
 
 
 def _vpa(kube, name, ns, began):
-    """A VPA is ready once its recommender has written a recommendation (its loop runs every 15 s here)."""
+    """A VPA is ready once its recommender has written a recommendation (its loop runs every 5 s here)."""
     def probe():
         vpa = read_or_none(kube.custom.get_namespaced_custom_object, "autoscaling.k8s.io", "v1", ns,
                            "verticalpodautoscalers", name)

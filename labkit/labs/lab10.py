@@ -194,7 +194,7 @@ def _wait_at_rest(lab, low: int, window: int) -> None:
     gets there soon. When it is at the maximum and the HPA will not scale in soon (a long scale-down window after
     the last load), say so instead of waiting."""
     hpa = _hpa(lab)
-    # The Deployment's own count: the HPA's status says what it last saw, up to 15 s ago.
+    # The Deployment's own count: the HPA's status says what it last saw, up to 5 s ago (its loop on this cluster).
     now = lab.kube.apps.read_namespaced_deployment("busy", lab.kube.namespace).spec.replicas or 0
     high = hpa.spec.max_replicas
     if now <= low:
@@ -268,7 +268,7 @@ def utilization(lab):
     active = _condition(hpa, "ScalingActive")
     require(now is not None, "the HPA has not read a CPU utilization yet" + (
         f" ({active.reason}: {(active.message or '')[:200]})" if active is not None and active.status == "False"
-        else "") + ".", "metrics-server samples every 15 s: wait for it (the cell after the exercise does), "
+        else "") + ".", "metrics-server samples every 10 s: wait for it (the cell after the exercise does), "
                         "then rerun. `kubectl -n $NS describe hpa busy` shows what it says.")
     requests = {c.name: (c.resources.requests or {}).get("cpu") for c in dep.spec.template.spec.containers}
     worker = next((c for c in dep.spec.template.spec.containers if c.name == "busy"), None)
@@ -350,7 +350,7 @@ def recommends(lab):
     recs = _recommended(vpa)
     require("busy" in recs, "the VPA has no recommendation for the container busy yet" + (
         f" (it has one for {', '.join(recs)})" if recs else "") + ".",
-            "its recommender looks every 15 s: rerun in a moment. If it still has none, check that no "
+            "its recommender looks every 5 s: rerun in a moment. If it still has none, check that no "
             "resourcePolicy turns the container busy off.")
     target = recs["busy"].get("target", {})
     said = ", ".join(f"{k} {_readable(v)}" for k, v in target.items())
@@ -389,7 +389,7 @@ def scaled(lab):
 
 def _agreed(lab, dep, hpa, settle: float = 20.0):
     """The Deployment and its HPA once they agree on the replica count, or after `settle` seconds: right after an
-    apply that changed the count, the HPA sets it back at its next look (every 15 s)."""
+    apply that changed the count, the HPA sets it back at its next look (every 5 s on the course cluster)."""
     import time
 
     deadline = time.monotonic() + settle

@@ -3,6 +3,8 @@ manifests, the CI runc wrapper, error translation."""
 import importlib.machinery
 import importlib.util
 import json
+import re
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -118,15 +120,17 @@ def test_node_manifests_use_only_preloaded_images_or_an_addons():
         assert all(d.get("kind") for d in docs if d)
 
 
-def test_metrics_server_gets_insecure_kubelet_tls_once():
+def test_metrics_server_gets_insecure_kubelet_tls_and_a_10_s_resolution_once():
     manifest = yaml.safe_dump_all([
         {"kind": "ServiceAccount", "metadata": {"name": "metrics-server"}},
         {"kind": "Deployment", "metadata": {"name": "metrics-server"},
-         "spec": {"template": {"spec": {"containers": [{"name": "m", "args": ["--secure-port=10250"]}]}}}}])
-    once = addons.with_insecure_kubelet_tls(manifest)
-    twice = addons.with_insecure_kubelet_tls(once)
+         "spec": {"template": {"spec": {"containers": [{"name": "m", "args": [
+             "--secure-port=10250", "--metric-resolution=15s"]}]}}}}])
+    once = addons.metrics_server_for_kind(manifest)
+    twice = addons.metrics_server_for_kind(once)
     args = list(yaml.safe_load_all(twice))[1]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args == ["--secure-port=10250", "--kubelet-insecure-tls"]
+    assert args == ["--secure-port=10250", "--kubelet-insecure-tls", "--metric-resolution=10s",
+                    "--kubelet-request-timeout=8s"]
 
 
 def test_metrics_api_is_left_out_of_the_manifest_only_while_it_is_the_expected_one():
@@ -255,7 +259,7 @@ def test_the_vpa_recommender_looks_every_15_s_at_the_pods_a_vpa_names_only(tmp_p
     docs = [d for d in yaml.safe_load_all(rest) if d]
     assert [d["kind"] for d in docs] == ["ClusterRole", "Deployment"]
     container = docs[1]["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["--recommender-interval=15s", "--memory-saver"]
+    assert container["args"] == ["--recommender-interval=5s", "--memory-saver"]
     assert container["readinessProbe"]["periodSeconds"] == 2
 
 
@@ -263,3 +267,21 @@ def test_a_vpa_release_running_another_image_is_noticed(tmp_path, monkeypatch):
     monkeypatch.setattr(addons, "_module_copy", lambda *_: _vpa_release(tmp_path, "registry.k8s.io/autoscaling/vpa-recommender:9.9.9"))
     with pytest.raises(LabError, match="update cluster_parts.VPA_RECOMMENDER_IMAGE"):
         addons.vpa_manifests()
+
+
+def test_the_kind_config_keeps_kinds_own_controller_manager_argument_beside_the_hpa_period():
+    """kind applies kubeadmConfigPatches as JSON merge patches: a list in the patch replaces kind's whole list, so
+    the course's extraArgs must repeat every argument kind's template (of the pinned release) gives an IPv4
+    cluster without feature gates."""
+    done = subprocess.run(["go", "mod", "download", "-json", f"sigs.k8s.io/kind@{cluster_parts.KIND_VERSION}"],
+                          capture_output=True, text=True, check=True)
+    template = Path(json.loads(done.stdout)["Dir"], "pkg/cluster/internal/kubeadm/config.go").read_text()
+    v1beta4 = template[template.index("apiVersion: kubeadm.k8s.io/v1beta4"):]
+    block = v1beta4[v1beta4.index("controllerManager:"):].split("\n# ", 1)[0]
+    block = re.sub(r"\{\{ if \.(FeatureGates|IPv6) \}\}.*?\{\{- end ?\}\}", "", block, flags=re.S)
+    kinds = set(re.findall(r'- name: "([^"]+)"', block))
+    config = yaml.safe_load(cluster.CONFIG_FILE.read_text())
+    patch = next(yaml.safe_load(p) for p in config["kubeadmConfigPatches"] if "controllerManager" in p)
+    ours = {a["name"]: a["value"] for a in patch["controllerManager"]["extraArgs"]}
+    assert kinds == {"enable-hostpath-provisioner"} and kinds <= set(ours)
+    assert ours["horizontal-pod-autoscaler-sync-period"] == "5s"
