@@ -29,10 +29,17 @@ class GoProgram:
     # Go source of a package main the wrapper module holds itself (main.go), built in place of the
     # program's own main; its command is then the wrapper's package, wrapper_module(name).
     main_go: str = ""
+    # Built against another program's module graph (labkit.provision.gobuild.fetch): its wrapper requires every
+    # module version that program's build resolved, so the packages both use compile once and come from Go's cache.
+    aligned_with: "GoProgram | None" = None
 
     @property
     def key(self) -> str:
-        """Names the program's source and output folders: a changed main_go is another build."""
+        """Names the program's source and output folders: a changed main_go, or another module graph, is
+        another build."""
+        key = f"{self.name}-{self.version}"
         if self.main_go:
-            return f"{self.name}-{self.version}-{hashlib.sha256(self.main_go.encode()).hexdigest()[:8]}"
-        return f"{self.name}-{self.version}"
+            key += f"-{hashlib.sha256(self.main_go.encode()).hexdigest()[:8]}"
+        if self.aligned_with is not None:
+            key += f"-on-{self.aligned_with.key}"
+        return key

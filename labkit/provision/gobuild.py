@@ -60,12 +60,18 @@ def go_env() -> dict[str, str]:
             "GOGC": os.environ.get("GOGC", "400")}
 
 
-def go_mod_text(program: GoProgram) -> str:
+def go_mod_text(program: GoProgram, pins: dict[str, str] | None = None) -> str:
+    """The wrapper's go.mod; `pins` (module -> version) are required too: the build list of the program it is
+    aligned with (fetch), which `go mod tidy` then trims to the modules this program uses."""
     wrapper = wrapper_module(program.name)
     lines = [f"module {wrapper}", "", "go 1.26.0", "",
              f"require {program.module} {program.version}"]
     for mod, ver in program.requires.items():
         lines.append(f"require {mod} {ver}")
+    own = {program.module, *program.requires}
+    for mod, ver in sorted((pins or {}).items()):
+        if mod not in own:
+            lines.append(f"require {mod} {ver}")
     if program.replaces:
         lines += ["", "replace ("] + [f"\t{mod} => {ver if ' ' in ver else f'{mod} {ver}'}"
                                       for mod, ver in program.replaces.items()] + [")"]
@@ -100,23 +106,50 @@ def _missing(program: GoProgram, out_dir: Path, only=None) -> list[str]:
     return [name for name in program.commands if (only is None or name in only) and not (out_dir / name).exists()]
 
 
+_FETCHING: dict[str, threading.Lock] = {}  # one tidy at a time per wrapper: an aligned program fetches its peer too
+_FETCHING_LOCK = threading.Lock()
+
+
+def build_list(work: Path) -> dict[str, str]:
+    """module -> version of a tidied wrapper module: its requirements, a replacement by a published version
+    winning (the Kubernetes wrapper replaces its staging modules so)."""
+    done = subprocess.run(["go", "mod", "edit", "-json"], cwd=work, capture_output=True, text=True, env=go_env())
+    if done.returncode != 0:
+        raise LabError(f"Go could not read {work / 'go.mod'}: {_last_line(done.stderr)}",
+                       f"remove {work} and rerun: the build fetches it again.")
+    mod = json.loads(done.stdout)
+    found = {r["Path"]: r["Version"] for r in mod.get("Require") or []}
+    for r in mod.get("Replace") or []:
+        if r["New"].get("Version") and r["New"]["Path"] == r["Old"]["Path"]:
+            found[r["Old"]["Path"]] = r["New"]["Version"]
+    return found
+
+
 def fetch(program: GoProgram, src_root: Path) -> Path:
     """Write the wrapper module (and its main.go, if the program brings one) and download its module
     graph; returns the wrapper's folder. The go.mod holds every command of the program, whichever are
-    built, so one tidy serves all."""
-    work = src_root / program.key
-    work.mkdir(parents=True, exist_ok=True)
-    gomod = work / "go.mod"
-    text = go_mod_text(program)
-    changed = not gomod.exists() or gomod.read_text() != text or not (work / "go.sum").exists()
-    if program.main_go:  # written before the tidy, which resolves its imports
-        main = work / "main.go"
-        if not main.exists() or main.read_text() != program.main_go:
-            main.write_text(program.main_go)
-            changed = True
-    if changed:
-        gomod.write_text(text)
-        _run(["go", "mod", "tidy"], work, go_env(), f"resolving {program.key}")
+    built, so one tidy serves all. A program aligned with another requires that one's build list."""
+    pins = None
+    if peer := program.aligned_with:  # its libraries' versions, not the peer program itself
+        pins = {mod: ver for mod, ver in build_list(fetch(peer, src_root)).items() if mod != peer.module}
+    with _FETCHING_LOCK:
+        lock = _FETCHING.setdefault(program.key, threading.Lock())
+    with lock:
+        work = src_root / program.key
+        work.mkdir(parents=True, exist_ok=True)
+        # What was tidied: the tidy rewrites go.mod, so the text it started from is kept beside it.
+        source = work / "go.mod.in"
+        text = go_mod_text(program, pins)
+        changed = not source.exists() or source.read_text() != text or not (work / "go.sum").exists()
+        if program.main_go:  # written before the tidy, which resolves its imports
+            main = work / "main.go"
+            if not main.exists() or main.read_text() != program.main_go:
+                main.write_text(program.main_go)
+                changed = True
+        if changed:
+            (work / "go.mod").write_text(text)
+            _run(["go", "mod", "tidy"], work, go_env(), f"resolving {program.key}")
+            source.write_text(text)
     return work
 
 

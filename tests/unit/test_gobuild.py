@@ -185,3 +185,29 @@ def test_corednss_own_main_imports_a_plugin_for_every_directive_it_lists():
     assert {packages.get(d, d) for d in directives} == imported
     assert {"kubernetes", "forward", "cache", "loop", "reload", "health", "ready", "errors", "prometheus",
             "loadbalance"} <= set(directives), "kind's Corefile needs every plugin it names"
+
+
+def test_an_aligned_program_requires_the_build_list_of_the_program_it_is_aligned_with(monkeypatch, tmp_path: Path):
+    """Its wrapper is fetched after the other's (whose tidied go.mod, replacements included, is the build list),
+    requires every version in it but its own module's, and is another build than the unaligned program."""
+    runs = _tidies(monkeypatch)
+    monkeypatch.setattr(gobuild, "go_env", lambda: dict(os.environ, GOFLAGS="-mod=mod"))
+    base = gobuild.GoProgram("base", "example.com/base", "v1.0.0", {"base": "example.com/base"},
+                             replaces={"example.com/lib": "v0.36.1"})
+    addon = gobuild.GoProgram("addon", "example.com/addon", "v0.8.0", {"addon": "example.com/addon"},
+                              aligned_with=base)
+    base_work = tmp_path / base.key
+    base_work.mkdir()
+    (base_work / "go.sum").write_text("")
+    tidied = gobuild.go_mod_text(base) + "require (\n\texample.com/lib v0.0.0\n\texample.com/addon v0.7.0\n" \
+                                         "\tgolang.org/x/net v0.49.0 // indirect\n)\n"
+    (base_work / "go.mod.in").write_text(gobuild.go_mod_text(base))
+    (base_work / "go.mod").write_text(tidied)  # as its tidy left it
+    assert gobuild.build_list(base_work)["example.com/lib"] == "v0.36.1"
+    work = gobuild.fetch(addon, tmp_path)
+    assert [r[0] for r in runs] == [["go", "mod", "tidy"]], "the base was tidied again, or the add-on not at all"
+    text = (work / "go.mod").read_text()
+    assert "require example.com/lib v0.36.1\n" in text and "require golang.org/x/net v0.49.0\n" in text
+    assert "example.com/base" not in text and "example.com/addon v0.7.0" not in text
+    assert addon.key == "addon-v0.8.0-on-base-v1.0.0"
+    assert cluster_parts.program("local-path-provisioner").aligned_with is cluster_parts.program("kubernetes")
