@@ -7,6 +7,8 @@ eviction API, as `kubectl drain` does); the replicas run on both workers; `labki
 """
 from __future__ import annotations
 
+import re
+
 from labkit import api_image, audit, cluster, loadjob, sampler
 from labkit.checks import Checks, api_object, require
 from labkit.cluster import read_or_none
@@ -182,21 +184,41 @@ def zero_downtime(lab):
     ok, failed, kinds = total
     require(ok >= 50, f"only {ok} requests were answered during the update.", "rerun the cell.")
     require(failed == 0, f"{failed} of {ok + failed} requests failed during the rolling update ({kinds}).",
-            _failure_hint(kinds))
+            _failure_hint(kinds, _pause(dep)))
     return f"{ok} requests answered and none failed while api rolled out to {newest.spec.template.spec.containers[0].image}."
 
 
-def _failure_hint(kinds: str) -> str:
+def _pause(dep) -> float | None:
+    """Seconds api's container waits before it is signalled to stop (a preStop sleep, or `exec sleep N`), or None."""
+    lifecycle = dep.spec.template.spec.containers[0].lifecycle
+    pre_stop = lifecycle.pre_stop if lifecycle is not None else None
+    if pre_stop is None:
+        return None
+    if pre_stop.sleep is not None:
+        return float(pre_stop.sleep.seconds)
+    run = getattr(pre_stop, "var_exec", None) or getattr(pre_stop, "_exec", None)  # the client's name for `exec`
+    command = (run.command if run is not None else None) or []
+    slept = re.findall(r"\bsleep\s+(\d+(?:\.\d+)?)\b", " ".join(command))
+    return float(slept[-1]) if slept else None
+
+
+def _failure_hint(kinds: str, pause: float | None = None) -> str:
     """What the load generator's kinds of failure point at: an answer from a pod that could not serve yet, or no
-    answer from one that had already stopped."""
+    answer from one that had already stopped (with a pause already there: one too short for this machine)."""
     hints = []
     if "HTTP 503" in kinds:
         hints.append("HTTP 503 is a new pod answering while it still warms up: it was sent traffic before it was "
                      "ready, so what decides when a pod is ready (its readiness probe) did not hold it back")
     if any(word in kinds for word in ("Refused", "Reset", "Timeout", "RemoteDisconnected")):
-        hints.append("a refused or cut connection is a pod that had already stopped still being sent requests: "
-                     "Services and every node learn a moment later that a pod is stopping; what can a pod do "
-                     "between being told to stop and stopping")
+        if pause:
+            hints.append(f"a refused or cut connection is a pod that had already stopped still being sent requests: "
+                         f"api pauses {pause:g} s before it is told to stop, and on this machine the news that a pod "
+                         f"is stopping took longer than that to reach every node (a busy machine takes seconds); "
+                         f"pause longer, within the grace period")
+        else:
+            hints.append("a refused or cut connection is a pod that had already stopped still being sent requests: "
+                         "Services and every node learn a moment later that a pod is stopping; what can a pod do "
+                         "between being told to stop and stopping")
     return "; ".join(hints) + "." if hints else (
         "look at when a new pod gets traffic (its probes) and what an old one does when it is told to stop.")
 
