@@ -210,15 +210,13 @@ def _failure_hint(kinds: str, pause: float | None = None) -> str:
         hints.append("HTTP 503 is a new pod answering while it still warms up: it was sent traffic before it was "
                      "ready, so what decides when a pod is ready (its readiness probe) did not hold it back")
     if any(word in kinds for word in ("Refused", "Reset", "Timeout", "RemoteDisconnected")):
-        if pause:
-            hints.append(f"a refused or cut connection is a pod that had already stopped still being sent requests: "
-                         f"api pauses {pause:g} s before it is told to stop, and on this machine the news that a pod "
-                         f"is stopping took longer than that to reach every node (a busy machine takes seconds); "
-                         f"pause longer, within the grace period")
-        else:
-            hints.append("a refused or cut connection is a pod that had already stopped still being sent requests: "
-                         "Services and every node learn a moment later that a pod is stopping; what can a pod do "
-                         "between being told to stop and stopping")
+        stopped = "a refused or cut connection is a pod that had already stopped still being sent requests: "
+        hints.append(stopped + (
+            f"api pauses {pause:g} s before it is told to stop, and on this machine the news that a pod is stopping "
+            f"took longer than that to reach every node (a busy machine takes seconds); pause longer, within the "
+            f"grace period" if pause else
+            "Services and every node learn a moment later that a pod is stopping; what can a pod do between being "
+            "told to stop and stopping"))
     return "; ".join(hints) + "." if hints else (
         "look at when a new pod gets traffic (its probes) and what an old one does when it is told to stop.")
 

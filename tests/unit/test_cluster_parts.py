@@ -251,7 +251,7 @@ def _vpa_release(tmp_path, image):
     return tmp_path
 
 
-def test_the_vpa_recommender_looks_every_15_s_at_the_pods_a_vpa_names_only(tmp_path, monkeypatch):
+def test_the_vpa_recommender_looks_every_5_s_at_the_pods_a_vpa_names_only(tmp_path, monkeypatch):
     """The release's deploy/ files, the recommender given the course's two flags (and prompt readiness)."""
     monkeypatch.setattr(addons, "_module_copy", lambda *_: _vpa_release(tmp_path, cluster_parts.VPA_RECOMMENDER_IMAGE))
     crds, rest = addons.vpa_manifests()
