@@ -98,12 +98,13 @@ def questions(lab_id: str) -> list[Question]:
 
 
 def _question(lab_id: str, question: str, answer: str) -> Question:
-    """The exercise that shows it: the one its "Seen in ..." sentence names, else one its answer mentions."""
-    if m := _SEEN.search(answer):
-        seen_in = m.group(1) or lab_id
-        anchor = exercises(seen_in).get(m.group(2), "") if m.group(2) else sections(seen_in).get(m.group(3), "")
-        return Question(lab_id, question, answer, anchor, seen_in)
-    return Question(lab_id, question, answer, _exercise_anchor(lab_id, answer), lab_id)
+    """The place that shows it: the one its "Seen in ..." sentence names (the one rule: docs/toolkit.md)."""
+    m = _SEEN.search(answer)
+    if m is None:
+        return Question(lab_id, question, answer, "", lab_id)
+    seen_in = m.group(1) or lab_id
+    anchor = exercises(seen_in).get(m.group(2), "") if m.group(2) else sections(seen_in).get(m.group(3), "")
+    return Question(lab_id, question, answer, anchor, seen_in)
 
 
 def changes(lab_id: str) -> list[Change]:
